@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Front door: set-up, kernel builds, QEMU runs and the patch series.
+# Every output lands in $(BUILD_DIR) (build/ unless set).
+
+ARCH ?= x86_64
+BUILD_DIR ?= $(CURDIR)/build
+export BUILD_DIR
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+XTASK := $(BUILD_DIR)/cargo/debug/xtask
+
+.PHONY: help deps xtask run test series check build tree clean distclean
+
+help:
+	@echo "make run [ARCH=x86_64|arm64]  build, boot under QEMU, run the kselftests"
+	@echo "make test                     tooling tests + guest runs on every arch + static checks"
+	@echo "make series                   git format-patch series with cover letter in build/series"
+	@echo "make check                    static checks (rustfmt, warnings, SAFETY, checkpatch)"
+	@echo "make build [ARCH=...]         kernel and kselftests only"
+	@echo "make deps                     install packages and toolchain pieces (idempotent)"
+	@echo "make clean | distclean        remove build products | all of build/"
+
+deps:
+	@./xtask/deps.sh
+
+xtask: deps
+	@cargo build --locked --quiet --manifest-path xtask/Cargo.toml --target-dir $(BUILD_DIR)/cargo
+
+run: xtask
+	@$(XTASK) run $(ARCH)
+
+test: xtask
+	@$(XTASK) test
+
+series: xtask
+	@$(XTASK) series
+
+check: xtask
+	@$(XTASK) check
+
+build: xtask
+	@$(XTASK) build $(ARCH)
+
+tree: xtask
+	@$(XTASK) tree
+
+clean:
+	rm -rf $(BUILD_DIR)/obj-* $(BUILD_DIR)/kconfig-* $(BUILD_DIR)/kselftest-* \
+		$(BUILD_DIR)/initramfs-* $(BUILD_DIR)/logs $(BUILD_DIR)/results $(BUILD_DIR)/series
+
+distclean:
+	rm -rf $(BUILD_DIR)

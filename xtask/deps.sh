@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Installs what building and testing the series needs. Idempotent: with
+# everything present it only looks and returns in a few seconds.
+set -eu
+
+BUILD_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
+BINDGEN_VERSION=0.73.0
+PKGS="linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev
+libssl-dev cpio kmod busybox-static qemu-system-x86 qemu-system-arm
+gcc-aarch64-linux-gnu libc6-dev-arm64-cross make git perl python3 binutils
+gcc libc6-dev"
+# Guest programs for arm64, from Debian's arm64 packages (multiarch).
+ARM64_DEBS="busybox-static bash libtinfo6"
+
+say() { echo "deps: $*"; }
+die() { echo "deps: error: $*" >&2; exit 1; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+export DEBIAN_FRONTEND=noninteractive
+
+if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
+	SUDO=""
+	say "not root: package installs may fail"
+else
+	SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+fi
+
+updated=""
+apt_update() {
+	[ -n "$updated" ] && return 0
+	# A mirror of one architecture being mid-sync should not stop us:
+	# apt-get install below reports any package that is really missing.
+	$SUDO apt-get update -qq || say "apt-get update reported errors (continuing)"
+	updated=1
+}
+
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	say "adding the arm64 architecture (multiarch) for guest packages"
+	$SUDO dpkg --add-architecture arm64
+	updated=""
+	apt_update
+fi
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	say "installing:$missing"
+	apt_update
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+		die "apt-get install failed for:$missing"
+fi
+
+root="$BUILD_DIR/cache/debs-arm64/root"
+if [ ! -x "$root/bin/busybox" ] || [ ! -x "$root/bin/bash" ]; then
+	say "fetching arm64 guest packages: $ARM64_DEBS"
+	mkdir -p "$root"
+	apt_update
+	debs=""
+	for d in $ARM64_DEBS; do debs="$debs $d:arm64"; done
+	# shellcheck disable=SC2086
+	(cd "$BUILD_DIR/cache/debs-arm64" && apt-get download -qq -o APT::Sandbox::User=root $debs) ||
+		die "apt-get download failed for:$debs"
+	for f in "$BUILD_DIR"/cache/debs-arm64/*.deb; do
+		dpkg-deb -x "$f" "$root"
+	done
+fi
+
+command -v rustup >/dev/null || die "rustup not found (the machine's Rust toolchain)"
+installed=$(rustup component list --installed)
+for c in rust-src rustfmt clippy; do
+	echo "$installed" | grep -q "^$c" || {
+		say "rustup component add $c"
+		rustup component add "$c"
+	}
+done
+
+if [ "$(bindgen --version 2>/dev/null)" != "bindgen $BINDGEN_VERSION" ]; then
+	say "cargo install --locked bindgen-cli@$BINDGEN_VERSION"
+	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION" ||
+		die "cargo install bindgen-cli failed"
+fi
+
+[ -f /usr/src/linux-source-6.12.tar.xz ] ||
+	die "/usr/src/linux-source-6.12.tar.xz missing after installing linux-source-6.12"
+say "ok"

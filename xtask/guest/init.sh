@@ -1,0 +1,21 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest init: mount the pseudo file systems, run the installed kselftests
+# through their own runner, then power off (QEMU runs with -no-reboot).
+/bin/busybox --install -s
+# The runner wraps tests in "timeout --foreground", which busybox lacks;
+# without /usr/bin/timeout it runs them directly. The host enforces a
+# wall-clock limit on the whole guest run instead.
+rm -f /usr/bin/timeout
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+. /etc/guest.conf
+echo "@@ guest: $(nproc) CPUs online, kernel $(uname -r)"
+echo "@@ guest: kselftest begin"
+cd /kselftest && ./run_kselftest.sh $KSFT_ARGS
+echo "@@ guest: kselftest end, runner exit $?"
+sync
+reboot -f

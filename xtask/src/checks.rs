@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Tests and checks that need no guest: the tooling's own unit tests,
+//! rustfmt, Rust/clippy warnings from the kernel builds, `// SAFETY:`
+//! comments, and `checkpatch.pl --strict` on every patch of the series.
+
+use crate::arch::Arch;
+use crate::report::Tally;
+use crate::util::{self, Paths};
+use std::path::Path;
+use std::process::Command;
+
+/// Sums `test result: ok. N passed; M failed; ...` lines of cargo test.
+pub fn parse_cargo_test(out: &str) -> Option<Tally> {
+    let mut t = Tally::default();
+    let mut seen = false;
+    for l in out.lines() {
+        let Some(rest) = l.strip_prefix("test result: ") else { continue };
+        seen = true;
+        for part in rest.split([';', '.']) {
+            let mut w = part.split_whitespace();
+            if let (Some(n), Some(k)) = (w.next(), w.next()) {
+                let n: usize = n.parse().unwrap_or(0);
+                match k {
+                    "passed" => t.passed += n,
+                    "failed" => t.failed += n,
+                    "ignored" => t.skipped += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    seen.then_some(t)
+}
+
+/// Runs `cargo test` on the xtask crate; its log is build/logs/tooling-tests.log.
+pub fn tooling_tests(paths: &Paths) -> Tally {
+    let log = paths.logs().join("tooling-tests.log");
+    let _ = util::mkdir(&paths.logs());
+    let out = Command::new("cargo")
+        .args(["test", "--locked", "--manifest-path"])
+        .arg(paths.repo.join("xtask/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", paths.build.join("cargo"))
+        .output();
+    let text = match out {
+        Ok(o) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => format!("cannot run cargo: {e}"),
+    };
+    let _ = util::write(&log, &text);
+    for l in text.lines().filter(|l| l.starts_with("test ") && !l.ends_with(" ok")) {
+        println!("  {l}");
+    }
+    match parse_cargo_test(&text) {
+        Some(t) => {
+            println!("tooling: {} passed, {} failed (log {})", t.passed, t.failed, log.display());
+            t
+        }
+        None => {
+            println!("tooling: cargo test did not run; log {}", log.display());
+            Tally { failed: 1, ..Tally::default() }
+        }
+    }
+}
+
+fn verdict(t: &mut Tally, name: &str, problems: &[String]) {
+    if problems.is_empty() {
+        println!("  PASS   {name}");
+        t.passed += 1;
+    } else {
+        println!("  FAIL   {name}");
+        for p in problems.iter().take(20) {
+            println!("         {p}");
+        }
+        t.failed += 1;
+    }
+}
+
+/// Rust files of ours: everything under the kernel paths of the repo.
+fn our_rust_files(repo: &Path) -> Vec<std::path::PathBuf> {
+    let out = util::output(
+        Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["ls-files", "--cached", "--others", "--exclude-standard", "--"])
+            .args(["rust/*.rs", "kernel/*.rs", "drivers/*.rs", "samples/*.rs"]),
+    )
+    .unwrap_or_default();
+    out.lines().map(|l| repo.join(l)).collect()
+}
+
+/// `unsafe` blocks without a `// SAFETY:` comment right above them, and
+/// `unsafe fn`s without a `# Safety` doc section.
+pub fn missing_safety_comments(name: &str, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut armed = false;
+    let mut doc_safety = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with("// SAFETY:") {
+            armed = true;
+            continue;
+        }
+        if t.starts_with("///") || t.starts_with("//!") {
+            doc_safety |= t.contains("# Safety");
+            continue;
+        }
+        if t.starts_with("//") || t.is_empty() || t.starts_with("#[") {
+            continue;
+        }
+        let code = t.split("//").next().unwrap_or("");
+        if code.contains("unsafe {") && !armed && !line.contains("SAFETY:") {
+            out.push(format!("{name}:{}: unsafe block without // SAFETY:", i + 1));
+        }
+        if (code.contains("unsafe fn ") || code.contains("unsafe extern \"C\" fn "))
+            && !doc_safety
+            && !code.contains("extern \"C\" {")
+        {
+            out.push(format!("{name}:{}: unsafe fn without a # Safety section", i + 1));
+        }
+        armed = false;
+        doc_safety = false;
+    }
+    out
+}
+
+/// Runs every static check; each check is one test in the tally.
+pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
+    let mut t = Tally::default();
+    println!();
+    println!("static checks:");
+    let tree = paths.tree();
+    let files = our_rust_files(&paths.repo);
+
+    // rustfmt with the kernel's own configuration, on the series' files.
+    let mut fmt = Vec::new();
+    if !files.is_empty() {
+        match Command::new("rustfmt")
+            .arg("--check")
+            .arg("--edition=2021")
+            .arg(format!("--config-path={}", tree.join(".rustfmt.toml").display()))
+            .args(&files)
+            .output()
+        {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => fmt.extend(
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with("Diff in"))
+                    .map(str::to_string),
+            ),
+            Err(e) => fmt.push(format!("cannot run rustfmt: {e}")),
+        }
+        if fmt.is_empty() && !files.is_empty() {
+            // rustfmt --check printed nothing useful but failed.
+        }
+    }
+    verdict(&mut t, "rustfmt (kernel .rustfmt.toml) on the series' Rust files", &fmt);
+
+    let mut safety = Vec::new();
+    for f in &files {
+        let name = f.strip_prefix(&paths.repo).unwrap_or(f).display().to_string();
+        match util::read(f) {
+            Ok(text) => safety.extend(missing_safety_comments(&name, &text)),
+            Err(e) => safety.push(e),
+        }
+    }
+    verdict(&mut t, "SAFETY comments on unsafe blocks and fns", &safety);
+
+    for a in arches {
+        let w = crate::kernel::build_warnings(paths, a).unwrap_or_else(|e| vec![e]);
+        verdict(&mut t, &format!("no warnings in the {} build (LLVM=1 CLIPPY=1)", a.name), &w);
+    }
+
+    // checkpatch on each patch (the cover letter has no diff to check).
+    let dir = paths.build.join("series");
+    let mut patches: Vec<_> = std::fs::read_dir(&dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    patches.sort();
+    for p in patches.iter().filter(|p| {
+        p.extension().is_some_and(|e| e == "patch")
+            && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("0000-"))
+    }) {
+        let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let out = Command::new("perl")
+            .arg(tree.join("scripts/checkpatch.pl"))
+            .args(["--strict", "--no-color", "--terse"])
+            .arg(p)
+            .current_dir(&tree)
+            .output();
+        let problems = match out {
+            Ok(o) if o.status.success() => Vec::new(),
+            Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect(),
+            Err(e) => vec![format!("cannot run checkpatch: {e}")],
+        };
+        verdict(&mut t, &format!("checkpatch --strict {name}"), &problems);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cargo_test_lines() {
+        let out = "test a ... ok\ntest result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.1s\n\
+                   test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 measured\n";
+        assert_eq!(parse_cargo_test(out), Some(Tally { passed: 7, failed: 3, skipped: 1 }));
+        assert_eq!(parse_cargo_test("error: could not compile"), None);
+    }
+
+    #[test]
+    fn safety_comments() {
+        let good = "// SAFETY: fine.\nlet x = unsafe { f() };\n/// # Safety\n///\n/// Caller.\npub unsafe fn g() {}\n";
+        assert!(missing_safety_comments("a.rs", good).is_empty());
+        let bad = "let y = 1;\nlet x = unsafe { f() };\n/// Doc.\npub unsafe fn g() {}\n";
+        assert_eq!(
+            missing_safety_comments("a.rs", bad),
+            ["a.rs:2: unsafe block without // SAFETY:", "a.rs:4: unsafe fn without a # Safety section"]
+        );
+    }
+}

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Kernel configuration (fragments merged over tinyconfig), the kernel
+//! build, exported headers and the kselftest build.
+
+use crate::arch::Arch;
+use crate::util::{self, fail, Paths, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The kselftest collections the guest runs.
+pub const SELFTESTS: &[&str] = &["rseq"];
+
+/// Options a fragment asks for: `(file, symbol, value)`; `value` is `"n"`
+/// for `# CONFIG_X is not set`.
+pub fn parse_fragment(file: &str, text: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(sym) = line
+            .strip_prefix("# ")
+            .and_then(|l| l.strip_suffix(" is not set"))
+        {
+            out.push((file.to_string(), sym.to_string(), "n".to_string()));
+        } else if let Some((sym, val)) = line.split_once('=') {
+            if sym.starts_with("CONFIG_") {
+                out.push((file.to_string(), sym.to_string(), val.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The value of `sym` in a `.config`, `"n"` when unset or absent.
+fn config_value<'a>(config: &'a str, sym: &str) -> &'a str {
+    for line in config.lines() {
+        if let Some(v) = line.strip_prefix(sym).and_then(|r| r.strip_prefix('=')) {
+            return v;
+        }
+    }
+    "n"
+}
+
+/// Lists every requested option the final `.config` does not have.
+pub fn missing_options(requests: &[(String, String, String)], config: &str) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|(_, sym, want)| config_value(config, sym) != want)
+        .map(|(file, sym, want)| {
+            format!(
+                "{file}: {sym}={want} requested, final .config has {}",
+                config_value(config, sym)
+            )
+        })
+        .collect()
+}
+
+fn kmake(paths: &Paths, arch: &Arch, obj: &Path) -> Command {
+    let mut c = Command::new("make");
+    c.arg("-C")
+        .arg(paths.tree())
+        .arg(format!("O={}", obj.display()))
+        .arg(format!("ARCH={}", arch.karch))
+        .arg("LLVM=1")
+        .arg(format!("-j{}", util::jobs()));
+    c
+}
+
+/// The fragments used for `arch`, in merge order.
+pub fn fragments(paths: &Paths, arch: &Arch, debug: bool) -> Vec<PathBuf> {
+    let dir = paths.repo.join("configs");
+    let mut v = vec![dir.join("common.config"), dir.join(format!("{}.config", arch.name))];
+    if debug {
+        v.push(dir.join("debug.config"));
+    }
+    v
+}
+
+/// Generates the configuration in a scratch object directory and copies
+/// it to the real one only when it changed (so kbuild stays incremental).
+pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
+    let kc = paths.build.join(format!("kconfig-{}", arch.name));
+    let log = paths.logs().join(format!("config-{}.log", arch.name));
+    let _ = std::fs::remove_file(&log);
+    util::run_logged(kmake(paths, arch, &kc).arg("tinyconfig"), &log, "make tinyconfig")?;
+    let frags = fragments(paths, arch, debug);
+    let mut requests = Vec::new();
+    for f in &frags {
+        let name = f.strip_prefix(&paths.repo).unwrap_or(f).display().to_string();
+        requests.extend(parse_fragment(&name, &util::read(f)?));
+    }
+    util::run_logged(
+        Command::new(paths.tree().join("scripts/kconfig/merge_config.sh"))
+            .current_dir(paths.tree())
+            .env("ARCH", arch.karch)
+            .env("LLVM", "1")
+            .arg("-m")
+            .arg("-O")
+            .arg(&kc)
+            .arg(kc.join(".config"))
+            .args(&frags),
+        &log,
+        "merge_config.sh",
+    )?;
+    util::run_logged(kmake(paths, arch, &kc).arg("olddefconfig"), &log, "make olddefconfig")?;
+    let config = util::read(&kc.join(".config"))?;
+    let missing = missing_options(&requests, &config);
+    if !missing.is_empty() {
+        for m in &missing {
+            eprintln!("  {m}");
+        }
+        return fail(format!(
+            "{}: {} requested option(s) did not survive olddefconfig (first: {})",
+            arch.name,
+            missing.len(),
+            missing[0]
+        ));
+    }
+    let obj = paths.obj(arch.name);
+    let dest = obj.join(".config");
+    if std::fs::read_to_string(&dest).ok().as_deref() != Some(config.as_str()) {
+        util::write(&dest, &config)?;
+    }
+    Ok(())
+}
+
+/// Builds the boot image and exports the UAPI headers. Returns the image.
+pub fn build(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
+    let obj = paths.obj(arch.name);
+    let log = paths.logs().join(format!("build-{}.log", arch.name));
+    let _ = std::fs::remove_file(&log);
+    let target = Path::new(arch.image)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    util::run_logged(
+        kmake(paths, arch, &obj).arg("rustavailable"),
+        &log,
+        "make LLVM=1 rustavailable (the Rust toolchain is not usable; run make deps)",
+    )?;
+    util::run_logged(
+        kmake(paths, arch, &obj).arg("CLIPPY=1").arg(&target).arg("headers"),
+        &log,
+        &format!("kernel build for {}", arch.name),
+    )?;
+    Ok(obj.join(arch.image))
+}
+
+/// Rust compiler and clippy warnings in the last build log.
+pub fn build_warnings(paths: &Paths, arch: &Arch) -> Result<Vec<String>> {
+    let log = util::read(&paths.logs().join(format!("build-{}.log", arch.name)))?;
+    Ok(log
+        .lines()
+        .filter(|l| l.starts_with("warning:") || l.contains(": warning:"))
+        .filter(|l| !l.contains("warning: ignoring"))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Builds and installs the kselftests for `arch` against the kernel's own
+/// exported headers. Returns the install folder.
+pub fn selftests(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
+    let obj = paths.obj(arch.name);
+    let install = paths.build.join(format!("kselftest-{}", arch.name));
+    let log = paths.logs().join(format!("selftests-{}.log", arch.name));
+    let _ = std::fs::remove_file(&log);
+    if install.exists() {
+        std::fs::remove_dir_all(&install).map_err(|e| format!("{}: {e}", install.display()))?;
+    }
+    let mut c = Command::new("make");
+    c.arg("-C")
+        .arg(paths.tree().join("tools/testing/selftests"))
+        .arg(format!("O={}", obj.display()))
+        .arg(format!("ARCH={}", arch.karch))
+        .arg(format!("TARGETS={}", SELFTESTS.join(" ")))
+        .arg(format!("KSFT_INSTALL_PATH={}", install.display()))
+        .arg(format!("-j{}", util::jobs()))
+        .arg("install");
+    if !arch.native() {
+        c.arg(format!("CROSS_COMPILE={}", arch.cross));
+    }
+    util::run_logged(&mut c, &log, &format!("kselftest build for {}", arch.name))?;
+    Ok(install)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragment_and_check() {
+        let req = parse_fragment(
+            "f.config",
+            "# comment\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_N=8\nCONFIG_C=y\n",
+        );
+        assert_eq!(req.len(), 4);
+        let cfg = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_N=4\n";
+        let miss = missing_options(&req, cfg);
+        assert_eq!(
+            miss,
+            [
+                "f.config: CONFIG_N=8 requested, final .config has 4",
+                "f.config: CONFIG_C=y requested, final .config has n"
+            ]
+        );
+    }
+
+    #[test]
+    fn value_needs_exact_symbol() {
+        assert_eq!(config_value("CONFIG_RSEQ_X=y\nCONFIG_RSEQ=y\n", "CONFIG_RSEQ"), "y");
+        assert_eq!(config_value("CONFIG_RSEQ_X=y\n", "CONFIG_RSEQ"), "n");
+    }
+}

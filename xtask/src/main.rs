@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `xtask`: turns this repository into a kernel tree, a patch series and
+//! test results. The Makefile at the top of the repository is the front
+//! door; run `xtask help` for the subcommands.
+
+mod arch;
+mod checks;
+mod cpio;
+mod initramfs;
+mod kernel;
+mod ktap;
+mod manifest;
+mod qemu;
+mod report;
+mod tree;
+mod util;
+
+use arch::Arch;
+use report::Tally;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use util::{Paths, Result};
+
+const HELP: &str = "\
+usage: xtask COMMAND [ARGS]
+  tree              extract the base once, build the series commits in build/linux
+  series            tree, then git format-patch --cover-letter into build/series
+  build ARCH        tree, config, kernel and kselftests for ARCH (x86_64, arm64)
+  run ARCH          build, boot under QEMU, run the kselftests, print the verdict
+  check             static checks (rustfmt, Rust warnings, checkpatch --strict)
+  test              tooling tests, run on every arch, checks; ends with N passed, N failed
+  help              this text
+environment: BUILD_DIR (default build/), DEBUG=0 (leave configs/debug.config out),
+  KSFT_ARGS (run_kselftest.sh arguments), GUEST_TIMEOUT (seconds, default 1200)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let paths = Paths::discover();
+    let res = match args.first().map(String::as_str) {
+        Some("tree") => tree_up(&paths).map(|h| println!("{h}")),
+        Some("series") => series(&paths).map(|_| ()),
+        Some("build") => one_arch(&args).and_then(|a| build(&paths, a).map(|_| ())),
+        Some("run") => one_arch(&args).and_then(|a| run_cmd(&paths, a)),
+        Some("check") => check_cmd(&paths),
+        Some("test") => test_cmd(&paths),
+        Some("help") | None => {
+            println!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command \"{other}\"\n{HELP}")),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // An empty message: the failure was reported already (`test`
+            // must end with its total line).
+            if !e.is_empty() {
+                eprintln!("error: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_arch(args: &[String]) -> Result<&'static Arch> {
+    arch::find(args.get(1).map(String::as_str).unwrap_or("x86_64"))
+}
+
+fn debug() -> bool {
+    std::env::var("DEBUG").map(|v| v != "0").unwrap_or(true)
+}
+
+fn step(what: &str) -> Instant {
+    eprintln!("==> {what}");
+    Instant::now()
+}
+
+fn done(t: Instant) {
+    eprintln!("    ({:.0?})", t.elapsed());
+}
+
+/// Base tree plus series commits; returns the head commit.
+fn tree_up(paths: &Paths) -> Result<String> {
+    let m = manifest::Manifest::load(&paths.repo)?;
+    let t = step("kernel tree");
+    let version = tree::ensure_base(paths)?;
+    let head = tree::assemble(paths, &m)?;
+    eprintln!("    Linux {version} + {} patches, head {}", m.patches.len(), &head[..12]);
+    done(t);
+    Ok(head)
+}
+
+fn series(paths: &Paths) -> Result<Vec<std::path::PathBuf>> {
+    tree_up(paths)?;
+    let files = tree::format_patches(paths)?;
+    for f in &files {
+        println!("{}", f.display());
+    }
+    Ok(files)
+}
+
+/// Tree, configuration, kernel, kselftests. Returns image and kselftest
+/// install folder.
+fn build(paths: &Paths, a: &Arch) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    tree_up(paths)?;
+    let t = step(&format!("{}: configure (tinyconfig + configs/*.config)", a.name));
+    kernel::configure(paths, a, debug())?;
+    done(t);
+    let t = step(&format!("{}: build kernel (LLVM=1 CLIPPY=1)", a.name));
+    let image = kernel::build(paths, a)?;
+    done(t);
+    let t = step(&format!("{}: build and install kselftests", a.name));
+    let ksft = kernel::selftests(paths, a)?;
+    done(t);
+    Ok((image, ksft))
+}
+
+/// Default runner arguments: every installed test but the long
+/// run_param_test.sh matrix (see README).
+fn ksft_args(ksft: &std::path::Path) -> Result<String> {
+    if let Ok(a) = std::env::var("KSFT_ARGS") {
+        return Ok(a);
+    }
+    let list = util::read(&ksft.join("kselftest-list.txt"))?;
+    Ok(list
+        .lines()
+        .filter(|l| !l.is_empty() && !l.ends_with("run_param_test.sh"))
+        .map(|l| format!("-t {l}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Builds, boots and judges one architecture.
+fn guest(paths: &Paths, a: &Arch) -> Result<ktap::Verdict> {
+    let (image, ksft) = build(paths, a)?;
+    let args = ksft_args(&ksft)?;
+    let initrd = initramfs::build(paths, a, &ksft, &args)?;
+    let limit = std::env::var("GUEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1200);
+    let log = paths.logs().join(format!("console-{}.log", a.name));
+    util::mkdir(&paths.logs())?;
+    let t = step(&format!(
+        "{}: boot under QEMU ({} vCPUs, {} MiB, limit {limit} s), console in {}",
+        a.name,
+        qemu::CPUS,
+        qemu::MEM_MIB,
+        log.display()
+    ));
+    let end = qemu::run(
+        qemu::command(a, &image, &initrd, ""),
+        &log,
+        Duration::from_secs(limit),
+        |l| l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@"),
+    )?;
+    done(t);
+    let text = std::fs::read(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut v = ktap::judge(&String::from_utf8_lossy(&text), true);
+    if end == qemu::End::TimedOut {
+        v.problems.insert(0, format!("guest timed out after {limit} s (GUEST_TIMEOUT)"));
+    }
+    Ok(v)
+}
+
+fn run_cmd(paths: &Paths, a: &Arch) -> Result<()> {
+    let v = guest(paths, a)?;
+    let tally = report::print_verdict(paths, a.name, &v);
+    report::record(paths, &format!("guest-{}", a.name), &tally)?;
+    if v.ok() {
+        Ok(())
+    } else {
+        Err(format!("{}: guest run failed", a.name))
+    }
+}
+
+fn check_cmd(paths: &Paths) -> Result<()> {
+    series(paths)?;
+    let tally = checks::run_all(paths, &arch::ARCHES[..1]);
+    report::record(paths, "checks", &tally)?;
+    if tally.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{} static check(s) failed", tally.failed))
+    }
+}
+
+/// The whole test suite: every stage runs even when an earlier one
+/// failed, and the last line is the total.
+fn test_cmd(paths: &Paths) -> Result<()> {
+    report::clear(paths)?;
+    let t = step("tooling unit tests (cargo test)");
+    let tooling = checks::tooling_tests(paths);
+    done(t);
+    report::record(paths, "tooling", &tooling)?;
+    for a in arch::ARCHES {
+        let tally = match guest(paths, a) {
+            Ok(v) => report::print_verdict(paths, a.name, &v),
+            Err(e) => {
+                eprintln!("error: {}: {e}", a.name);
+                Tally { failed: 1, ..Tally::default() }
+            }
+        };
+        report::record(paths, &format!("guest-{}", a.name), &tally)?;
+    }
+    let checks = match series(paths) {
+        Ok(_) => checks::run_all(paths, arch::ARCHES),
+        Err(e) => {
+            eprintln!("error: series: {e}");
+            Tally { failed: 1, ..Tally::default() }
+        }
+    };
+    report::record(paths, "checks", &checks)?;
+    let total = report::summary(paths)?;
+    if total.failed == 0 {
+        Ok(())
+    } else {
+        Err(String::new())
+    }
+}

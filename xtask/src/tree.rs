@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel working tree: the base source extracted once into a git
+//! repository, then one commit per manifest patch on branch `series`.
+//!
+//! Commits are built with git plumbing on a private index, with a fixed
+//! identity and date, so the same manifest always yields the same commit
+//! ids. The working tree is then moved to the new head with
+//! `git reset --hard`, which rewrites only files whose content changed:
+//! unchanged files keep their timestamps and kbuild stays incremental.
+
+use crate::manifest::{Manifest, Patch};
+use crate::util::{self, fail, Paths, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Debian package's tarball, unless `BASE_TARBALL` names another.
+pub fn tarball() -> PathBuf {
+    std::env::var_os("BASE_TARBALL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/src/linux-source-6.12.tar.xz"))
+}
+
+const BASE_NAME: &str = "Base Tree";
+const BASE_EMAIL: &str = "base@localhost";
+
+fn git(tree: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C").arg(tree);
+    c.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    c
+}
+
+/// Extracts the base source into `build/linux` as a git repository with
+/// one commit tagged `base`, unless that was done already. Returns the
+/// kernel version of the base.
+pub fn ensure_base(paths: &Paths) -> Result<String> {
+    let tree = paths.tree();
+    let version_file = paths.build.join("base-version");
+    if tree.join(".git").is_dir() && git_ok(&tree, &["rev-parse", "-q", "--verify", "base"]) {
+        return util::read(&version_file).map(|v| v.trim().to_string());
+    }
+    let tarball = tarball();
+    if !tarball.is_file() {
+        return fail(format!(
+            "base source {} is missing: install the linux-source-6.12 package (make deps)",
+            tarball.display()
+        ));
+    }
+    let tmp = paths.build.join("linux.extracting");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    }
+    util::mkdir(&tmp)?;
+    eprintln!("  BASE    extracting {}", tarball.display());
+    util::run(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&tmp)
+            .arg("--strip-components=1")
+            .arg("-xf")
+            .arg(&tarball),
+    )?;
+    let version = util::output(
+        Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(&tmp)
+            .arg("kernelversion"),
+    )?
+    .trim()
+    .to_string();
+    eprintln!("  BASE    committing Linux {version}");
+    util::run(git(&tmp).args(["init", "-q", "-b", "series"]))?;
+    for (k, v) in [
+        ("user.name", BASE_NAME),
+        ("user.email", BASE_EMAIL),
+        ("gc.auto", "0"),
+        ("core.autocrlf", "false"),
+    ] {
+        util::run(git(&tmp).args(["config", k, v]))?;
+    }
+    util::run(git(&tmp).args(["add", "-A", "-f", "."]))?;
+    let msg = format!(
+        "Linux {version}\n\nUnmodified {} (Debian linux-source-6.12).\n",
+        tarball.display()
+    );
+    util::run(
+        git(&tmp)
+            .args(["commit", "-q", "--no-verify", "-m", &msg])
+            .env("GIT_AUTHOR_DATE", "2000-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2000-01-01T00:00:00Z"),
+    )?;
+    util::run(git(&tmp).args(["tag", "base"]))?;
+    if tree.exists() {
+        std::fs::remove_dir_all(&tree).map_err(|e| format!("{}: {e}", tree.display()))?;
+    }
+    std::fs::rename(&tmp, &tree).map_err(|e| format!("{}: {e}", tree.display()))?;
+    util::write(&version_file, format!("{version}\n"))?;
+    Ok(version)
+}
+
+fn git_ok(tree: &Path, args: &[&str]) -> bool {
+    git(tree)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Builds the series commits on top of `base` and checks them out.
+/// Returns the head commit id.
+pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
+    let tree = paths.tree();
+    let index = tree.join(".git").join("xtask-index");
+    let base = util::output(git(&tree).args(["rev-parse", "base^{commit}"]))?
+        .trim()
+        .to_string();
+    util::run(git(&tree).env("GIT_INDEX_FILE", &index).args(["read-tree", &base]))?;
+    let mut parent = base;
+    for (i, p) in m.patches.iter().enumerate() {
+        let what = format!("patch {} \"{}\"", i + 1, p.subject);
+        apply_patch(paths, &index, p).map_err(|e| format!("{what}: {e}"))?;
+        parent = commit(&tree, &index, &parent, p, m).map_err(|e| format!("{what}: {e}"))?;
+    }
+    let _ = std::fs::remove_file(&index);
+    let head = util::output(git(&tree).args(["rev-parse", "HEAD"]))?;
+    if head.trim() != parent {
+        // Refresh stat information first so that files whose content is
+        // unchanged are not rewritten (and not rebuilt).
+        let _ = git(&tree).args(["update-index", "-q", "--refresh"]).status();
+        util::run(git(&tree).args(["reset", "-q", "--hard", &parent]))?;
+    }
+    let desc = format!("{}\n\n{}", m.cover.subject, m.cover.body.trim_end());
+    util::run(git(&tree).args(["config", "branch.series.description", &desc]))?;
+    Ok(parent)
+}
+
+fn apply_patch(paths: &Paths, index: &Path, p: &Patch) -> Result<()> {
+    let tree = paths.tree();
+    let gi = |args: &[&str]| {
+        let mut c = git(&tree);
+        c.env("GIT_INDEX_FILE", index).args(args);
+        c
+    };
+    for f in &p.remove {
+        if util::output(&mut gi(&["ls-files", "--", f]))?.trim().is_empty() {
+            return fail(format!("cannot remove {f}: not in the tree"));
+        }
+        util::run(&mut gi(&["update-index", "--force-remove", "--", f]))?;
+    }
+    for f in &p.files {
+        if !util::output(&mut gi(&["ls-files", "--", f]))?.trim().is_empty() {
+            return fail(format!(
+                "new file {f} already exists in the tree: change it with a diff"
+            ));
+        }
+        let src = paths.repo.join(f);
+        let meta = std::fs::metadata(&src).map_err(|e| format!("{f}: {e}"))?;
+        let mode = if meta.permissions().mode() & 0o111 != 0 {
+            "100755"
+        } else {
+            "100644"
+        };
+        let blob = util::output(
+            git(&tree)
+                .args(["hash-object", "-w", "--no-filters", "--"])
+                .arg(&src),
+        )?;
+        let info = format!("{mode},{},{f}", blob.trim());
+        util::run(&mut gi(&["update-index", "--add", "--cacheinfo", &info]))?;
+    }
+    for d in &p.diffs {
+        let diff = paths.repo.join("patches").join(d);
+        let out = gi(&["apply", "--cached", "--whitespace=error-all"])
+            .arg(&diff)
+            .output()
+            .map_err(|e| format!("git apply: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let text = util::read(&diff)?;
+            return fail(explain_apply_failure(&format!("patches/{d}"), &text, &err));
+        }
+    }
+    Ok(())
+}
+
+/// Turns `git apply` errors into one line naming the diff, the file and
+/// the hunk that failed, followed by that hunk.
+pub fn explain_apply_failure(diff_name: &str, diff: &str, err: &str) -> String {
+    // git says "error: patch failed: FILE:LINE" for a hunk that does not
+    // match, and other "error: ..." lines for missing files and the like.
+    for line in err.lines() {
+        if let Some(rest) = line.strip_prefix("error: patch failed: ") {
+            if let Some((file, at)) = rest.rsplit_once(':') {
+                let hunk = find_hunk(diff, file, at.trim());
+                let head = hunk.lines().next().unwrap_or("");
+                return format!(
+                    "{diff_name} does not apply: hunk {head} of {file} fails\n{hunk}"
+                );
+            }
+        }
+    }
+    let first = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| err.lines().next().unwrap_or("unknown error"));
+    format!("{diff_name} does not apply: {}", first.trim_start_matches("error: "))
+}
+
+/// The hunk of `file` in `diff` whose old range starts at `line`.
+fn find_hunk(diff: &str, file: &str, line: &str) -> String {
+    let mut in_file = false;
+    let mut out = Vec::new();
+    for l in diff.lines() {
+        if l.starts_with("diff --git ") || l.starts_with("--- ") {
+            if !out.is_empty() {
+                break;
+            }
+            if l.starts_with("diff --git ") {
+                in_file = l.ends_with(&format!(" b/{file}"));
+            }
+            continue;
+        }
+        if l.starts_with("+++ ") {
+            in_file = in_file || l.ends_with(&format!("b/{file}"));
+            continue;
+        }
+        if l.starts_with("@@ ") {
+            if !out.is_empty() {
+                break;
+            }
+            let start = l
+                .trim_start_matches("@@ -")
+                .split([',', ' '])
+                .next()
+                .unwrap_or("");
+            if in_file && start == line {
+                out.push(l);
+            }
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(l);
+        }
+    }
+    if out.is_empty() {
+        format!("@@ -{line} (hunk not found in the diff text)")
+    } else {
+        out.join("\n")
+    }
+}
+
+fn commit(tree: &Path, index: &Path, parent: &str, p: &Patch, m: &Manifest) -> Result<String> {
+    let t = util::output(git(tree).env("GIT_INDEX_FILE", index).arg("write-tree"))?;
+    let (name, email) = m
+        .cover
+        .author
+        .rsplit_once(" <")
+        .map(|(n, e)| (n.to_string(), e.trim_end_matches('>').to_string()))
+        .unwrap_or_default();
+    let msg_file = tree.join(".git").join("xtask-msg");
+    util::write(&msg_file, p.message(&m.cover.author))?;
+    let id = util::output(
+        git(tree)
+            .args(["commit-tree", t.trim(), "-p", parent, "-F"])
+            .arg(&msg_file)
+            .env("GIT_AUTHOR_NAME", &name)
+            .env("GIT_AUTHOR_EMAIL", &email)
+            .env("GIT_AUTHOR_DATE", &m.cover.date)
+            .env("GIT_COMMITTER_NAME", &name)
+            .env("GIT_COMMITTER_EMAIL", &email)
+            .env("GIT_COMMITTER_DATE", &m.cover.date),
+    )?;
+    Ok(id.trim().to_string())
+}
+
+/// Writes the series as `git format-patch --cover-letter` output into
+/// `build/series` and returns the patch files in order.
+pub fn format_patches(paths: &Paths) -> Result<Vec<PathBuf>> {
+    let out = paths.build.join("series");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    util::mkdir(&out)?;
+    let list = util::output(
+        git(&paths.tree())
+            .args([
+                "format-patch",
+                "--cover-letter",
+                "--cover-from-description=subject",
+                "--thread=shallow",
+                "--no-signature",
+                "-o",
+            ])
+            .arg(&out)
+            .arg("base..series"),
+    )?;
+    Ok(list.lines().map(PathBuf::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIFF: &str = "\
+diff --git a/kernel/Makefile b/kernel/Makefile
+--- a/kernel/Makefile
++++ b/kernel/Makefile
+@@ -3,2 +3,3 @@ obj-y += a.o
+ obj-y += b.o
++obj-y += c.o
+ obj-y += d.o
+diff --git a/init/Kconfig b/init/Kconfig
+--- a/init/Kconfig
++++ b/init/Kconfig
+@@ -10,1 +10,2 @@
+ config X
++	bool
+";
+
+    #[test]
+    fn names_failing_hunk() {
+        let err = "error: patch failed: init/Kconfig:10\nerror: init/Kconfig: patch does not apply\n";
+        let s = explain_apply_failure("patches/x.diff", DIFF, err);
+        let first = s.lines().next().unwrap();
+        assert_eq!(
+            first,
+            "patches/x.diff does not apply: hunk @@ -10,1 +10,2 @@ of init/Kconfig fails"
+        );
+        assert!(s.contains("+\tbool"));
+        assert!(!s.contains("c.o"));
+    }
+
+    #[test]
+    fn names_other_errors() {
+        let err = "error: kernel/nope.c: No such file or directory\n";
+        let s = explain_apply_failure("patches/x.diff", DIFF, err);
+        assert_eq!(s, "patches/x.diff does not apply: kernel/nope.c: No such file or directory");
+    }
+
+    /// A throwaway base tree: exercises assembly, idempotence (same ids,
+    /// untouched timestamps) and the failure messages, without the real
+    /// kernel source.
+    #[test]
+    fn assembles_series_on_small_tree() {
+        let root = std::env::temp_dir().join(format!("xtask-tree-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let repo = root.join("repo");
+        let build = root.join("build");
+        util::write(&repo.join("kernel/new.rs"), "// new\n").unwrap();
+        util::write(
+            &repo.join("patches/mk.diff"),
+            "--- a/kernel/Makefile\n+++ b/kernel/Makefile\n@@ -1 +1,2 @@\n obj-y += a.o\n+obj-y += new.o\n",
+        )
+        .unwrap();
+        let src = root.join("src/linux-x");
+        util::write(&src.join("kernel/Makefile"), "obj-y += a.o\n").unwrap();
+        util::write(&src.join("kernel/old.c"), "int x;\n").unwrap();
+        util::write(
+            &src.join("Makefile"),
+            "kernelversion:\n\t@echo 6.12.0-test\n",
+        )
+        .unwrap();
+        let tar = root.join("base.tar");
+        util::run(
+            Command::new("tar")
+                .arg("-C")
+                .arg(root.join("src"))
+                .arg("-cf")
+                .arg(&tar)
+                .arg("linux-x"),
+        )
+        .unwrap();
+        std::env::set_var("BASE_TARBALL", &tar);
+        let paths = Paths { repo: repo.clone(), build };
+        assert_eq!(ensure_base(&paths).unwrap(), "6.12.0-test");
+        let text = r#"
+[cover]
+subject = "demo: series"
+body = "cover"
+author = "A Dev <a@example.org>"
+date = "2026-01-01T00:00:00Z"
+[[patch]]
+subject = "demo: add new.rs"
+body = "adds"
+files = ["kernel/new.rs"]
+diffs = ["mk.diff"]
+remove = ["kernel/old.c"]
+"#;
+        util::write(&repo.join("series.toml"), text).unwrap();
+        let m = Manifest::load(&repo).unwrap();
+        let head = assemble(&paths, &m).unwrap();
+        let t = paths.tree();
+        assert_eq!(util::read(&t.join("kernel/Makefile")).unwrap(), "obj-y += a.o\nobj-y += new.o\n");
+        assert!(t.join("kernel/new.rs").is_file());
+        assert!(!t.join("kernel/old.c").exists());
+        let mtime = || std::fs::metadata(t.join("kernel/new.rs")).unwrap().modified().unwrap();
+        let before = mtime();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(assemble(&paths, &m).unwrap(), head, "ids must be stable");
+        assert_eq!(mtime(), before, "unchanged files must not be rewritten");
+        let patches = format_patches(&paths).unwrap();
+        assert_eq!(patches.len(), 2);
+        let cover = util::read(&patches[0]).unwrap();
+        assert!(cover.contains("Subject: [PATCH 0/1] demo: series"), "{cover}");
+
+        util::write(
+            &repo.join("patches/mk.diff"),
+            "--- a/kernel/Makefile\n+++ b/kernel/Makefile\n@@ -1 +1,2 @@\n obj-y += zzz.o\n+obj-y += new.o\n",
+        )
+        .unwrap();
+        let e = assemble(&paths, &m).unwrap_err();
+        assert!(
+            e.starts_with("patch 1 \"demo: add new.rs\": patches/mk.diff does not apply: hunk @@ -1 +1,2 @@ of kernel/Makefile fails"),
+            "{e}"
+        );
+        std::env::remove_var("BASE_TARBALL");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
