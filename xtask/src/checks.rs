@@ -126,6 +126,67 @@ pub fn missing_safety_comments(name: &str, text: &str) -> Vec<String> {
     out
 }
 
+/// C structures whose Rust layout the series relies on.
+const LAYOUT_TYPES: &[&str] = &["task_struct", "pt_regs", "rseq", "ksignal", "mm_struct", "page"];
+
+/// Regenerates the kernel's `bindings_generated.rs` for `arch` with
+/// bindgen's layout tests on, and runs those for [`LAYOUT_TYPES`] on the
+/// build host (which must have the same ABI, so x86-64 only). Catches a
+/// bindgen that lays a C struct out differently from the C compiler.
+pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
+    let obj = paths.obj(arch.name);
+    let dir = paths.build.join(format!("layout-{}", arch.name));
+    let cmdfile = obj.join("rust/bindings/.bindings_generated.rs.cmd");
+    let text = match util::read(&cmdfile) {
+        Ok(t) => t,
+        Err(e) => return vec![e],
+    };
+    let Some(cmd) = text.lines().next().and_then(|l| l.split_once(":= ")).map(|x| x.1) else {
+        return vec![format!("{}: no command", cmdfile.display())];
+    };
+    let out = dir.join("bindings.rs");
+    let args: Vec<String> = cmd
+        .split_whitespace()
+        .filter(|a| *a != "--no-layout-tests" && !a.starts_with("-Wp,-MMD"))
+        .map(|a| {
+            if a == "rust/bindings/bindings_generated.rs" {
+                out.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    let _ = util::mkdir(&dir);
+    let lib = dir.join("lib.rs");
+    let prelude = "#![allow(warnings)]\nmod ffi { pub use core::ffi::*; }\n\
+        pub type __kernel_size_t = usize;\npub type __kernel_ssize_t = isize;\n\
+        pub type __kernel_ptrdiff_t = isize;\ninclude!(\"bindings.rs\");\n";
+    let bin = dir.join("layout-tests");
+    let steps = util::write(&lib, prelude)
+        .and_then(|_| util::output(Command::new(&args[0]).args(&args[1..]).current_dir(&obj)))
+        .and_then(|_| util::output(Command::new("rustc").args(["--edition=2021", "--test", "-o"]).arg(&bin).arg(&lib)));
+    if let Err(e) = steps {
+        return vec![e.lines().next().unwrap_or("").to_string()];
+    }
+    let mut problems = Vec::new();
+    for t in LAYOUT_TYPES {
+        let name = format!("bindgen_test_layout_{t}");
+        match Command::new(&bin).args([&name, "--exact"]).output() {
+            Ok(o) => {
+                let s = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+                if s.contains("running 0 tests") {
+                    problems.push(format!("{t}: no layout test generated"));
+                } else if !o.status.success() {
+                    let why = s.lines().filter(|l| l.contains("failed:") || l.contains("left:") || l.contains("right:"));
+                    problems.push(format!("{t}: {}", why.collect::<Vec<_>>().join(" ")));
+                }
+            }
+            Err(e) => problems.push(format!("{}: {e}", bin.display())),
+        }
+    }
+    problems
+}
+
 /// Runs every static check; each check is one test in the tally.
 pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
     let mut t = Tally::default();
@@ -145,16 +206,19 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
             .output()
         {
             Ok(o) if o.status.success() => {}
-            Ok(o) => fmt.extend(
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .filter(|l| l.starts_with("Diff in"))
-                    .map(str::to_string),
-            ),
+            Ok(o) => {
+                fmt.extend(
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .filter(|l| l.starts_with("Diff in"))
+                        .map(str::to_string),
+                );
+                if fmt.is_empty() {
+                    let err = String::from_utf8_lossy(&o.stderr);
+                    fmt.push(format!("rustfmt failed: {}", err.lines().next().unwrap_or("")));
+                }
+            }
             Err(e) => fmt.push(format!("cannot run rustfmt: {e}")),
-        }
-        if fmt.is_empty() && !files.is_empty() {
-            // rustfmt --check printed nothing useful but failed.
         }
     }
     verdict(&mut t, "rustfmt (kernel .rustfmt.toml) on the series' Rust files", &fmt);
@@ -172,6 +236,11 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
     for a in arches {
         let w = crate::kernel::build_warnings(paths, a).unwrap_or_else(|e| vec![e]);
         verdict(&mut t, &format!("no warnings in the {} build (LLVM=1 CLIPPY=1)", a.name), &w);
+    }
+
+    for a in arches.iter().filter(|a| a.native()) {
+        let p = bindings_layout(paths, a);
+        verdict(&mut t, &format!("bindgen layout of {} ({})", LAYOUT_TYPES.join(", "), a.name), &p);
     }
 
     // checkpatch on each patch (the cover letter has no diff to check).

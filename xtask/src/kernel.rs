@@ -137,12 +137,32 @@ pub fn build(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
         &log,
         "make LLVM=1 rustavailable (the Rust toolchain is not usable; run make deps)",
     )?;
+    forget_stale_bindings(&obj)?;
     util::run_logged(
         kmake(paths, arch, &obj).arg("CLIPPY=1").arg(&target).arg("headers"),
         &log,
         &format!("kernel build for {}", arch.name),
     )?;
     Ok(obj.join(arch.image))
+}
+
+/// kbuild regenerates the Rust bindings when bindgen's command line
+/// changes, not when bindgen itself does: remove them when the version
+/// differs from the one that made them.
+fn forget_stale_bindings(obj: &Path) -> Result<()> {
+    let version = util::output(Command::new("bindgen").arg("--version"))?;
+    let stamp = obj.join(".bindgen-version");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(version.as_str()) {
+        for f in [
+            "rust/bindings/bindings_generated.rs",
+            "rust/bindings/bindings_helpers_generated.rs",
+            "rust/uapi/uapi_generated.rs",
+        ] {
+            let _ = std::fs::remove_file(obj.join(f));
+        }
+        util::write(&stamp, &version)?;
+    }
+    Ok(())
 }
 
 /// Rust compiler and clippy warnings in the last build log.
