@@ -145,17 +145,16 @@ pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
         return vec![format!("{}: no command", cmdfile.display())];
     };
     let out = dir.join("bindings.rs");
-    let args: Vec<String> = cmd
-        .split_whitespace()
-        .filter(|a| *a != "--no-layout-tests" && !a.starts_with("-Wp,-MMD"))
-        .map(|a| {
-            if a == "rust/bindings/bindings_generated.rs" {
-                out.display().to_string()
-            } else {
-                a.to_string()
-            }
-        })
-        .collect();
+    // The saved command is shell text (quoting, a trailing sed): edit it
+    // as text and hand it to sh.
+    let cmd = cmd
+        .replace(" --no-layout-tests", "")
+        .replace("rust/bindings/bindings_generated.rs", &out.display().to_string());
+    let cmd: String = cmd
+        .split(' ')
+        .filter(|w| !w.starts_with("-Wp,-MMD"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let _ = util::mkdir(&dir);
     let lib = dir.join("lib.rs");
     let prelude = "#![allow(warnings)]\nmod ffi { pub use core::ffi::*; }\n\
@@ -163,7 +162,7 @@ pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
         pub type __kernel_ptrdiff_t = isize;\ninclude!(\"bindings.rs\");\n";
     let bin = dir.join("layout-tests");
     let steps = util::write(&lib, prelude)
-        .and_then(|_| util::output(Command::new(&args[0]).args(&args[1..]).current_dir(&obj)))
+        .and_then(|_| util::output(Command::new("sh").arg("-c").arg(&cmd).current_dir(&obj)))
         .and_then(|_| util::output(Command::new("rustc").args(["--edition=2021", "--test", "-o"]).arg(&bin).arg(&lib)));
     if let Err(e) = steps {
         return vec![e.lines().next().unwrap_or("").to_string()];

@@ -134,6 +134,11 @@ pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
         let _ = git(&tree).args(["update-index", "-q", "--refresh"]).status();
         util::run(git(&tree).args(["reset", "-q", "--hard", &parent]))?;
     }
+    // format-patch signs the cover letter with the configured identity.
+    if let Some((name, email)) = m.cover.author.rsplit_once(" <") {
+        util::run(git(&tree).args(["config", "user.name", name]))?;
+        util::run(git(&tree).args(["config", "user.email", email.trim_end_matches('>')]))?;
+    }
     let desc = format!("{}\n\n{}", m.cover.subject, m.cover.body.trim_end());
     util::run(git(&tree).args(["config", "branch.series.description", &desc]))?;
     Ok(parent)
@@ -407,6 +412,7 @@ remove = ["kernel/old.c"]
         assert_eq!(patches.len(), 2);
         let cover = util::read(&patches[0]).unwrap();
         assert!(cover.contains("Subject: [PATCH 0/1] demo: series"), "{cover}");
+        assert!(cover.contains("From: A Dev <a@example.org>"), "{cover}");
 
         util::write(
             &repo.join("patches/mk.diff"),
