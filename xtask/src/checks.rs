@@ -126,6 +126,49 @@ pub fn missing_safety_comments(name: &str, text: &str) -> Vec<String> {
     out
 }
 
+/// Files a patch creates (`create mode` lines of its diffstat).
+pub fn added_files(patch: &str) -> Vec<String> {
+    patch
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("create mode "))
+        .filter_map(|l| l.split_once(' ').map(|(_, f)| f.to_string()))
+        .collect()
+}
+
+/// Whether a MAINTAINERS section other than THE REST covers `file`.
+fn maintained(tree: &Path, file: &str) -> bool {
+    let out = util::output(
+        Command::new("perl")
+            .arg(tree.join("scripts/get_maintainer.pl"))
+            .args(["--no-git", "--no-git-fallback", "--sections", "-f", file])
+            .current_dir(tree),
+    )
+    .unwrap_or_default();
+    out.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(char::is_whitespace) && !l.contains(":\t"))
+        .any(|section| section != "THE REST")
+}
+
+/// What is left of checkpatch's terse `--show-types` output once its
+/// "does MAINTAINERS need updating?" warning is set aside for patches
+/// whose new files an existing MAINTAINERS section already covers.
+pub fn checkpatch_problems(out: &str, added: &[String], covered: impl Fn(&str) -> bool) -> Vec<String> {
+    let issues: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(": WARNING:") || l.contains(": ERROR:") || l.contains(": CHECK:"))
+        .collect();
+    if issues.is_empty() {
+        // checkpatch failed without a finding we understand: show it all.
+        return out.lines().map(str::to_string).collect();
+    }
+    let all_covered = !added.is_empty() && added.iter().all(|f| covered(f));
+    issues
+        .into_iter()
+        .filter(|l| !(l.contains(":FILE_PATH_CHANGES:") && all_covered))
+        .map(str::to_string)
+        .collect()
+}
+
 /// C structures whose Rust layout the series relies on.
 const LAYOUT_TYPES: &[&str] = &["task_struct", "pt_regs", "rseq", "ksignal", "mm_struct", "page"];
 
@@ -255,13 +298,17 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
         let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let out = Command::new("perl")
             .arg(tree.join("scripts/checkpatch.pl"))
-            .args(["--strict", "--no-color", "--terse"])
+            .args(["--strict", "--no-color", "--terse", "--show-types"])
             .arg(p)
             .current_dir(&tree)
             .output();
         let problems = match out {
             Ok(o) if o.status.success() => Vec::new(),
-            Ok(o) => String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect(),
+            Ok(o) => {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                let patch = util::read(p).unwrap_or_default();
+                checkpatch_problems(&text, &added_files(&patch), |f| maintained(&tree, f))
+            }
             Err(e) => vec![format!("cannot run checkpatch: {e}")],
         };
         verdict(&mut t, &format!("checkpatch --strict {name}"), &problems);
@@ -279,6 +326,20 @@ mod tests {
                    test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 measured\n";
         assert_eq!(parse_cargo_test(out), Some(Tally { passed: 7, failed: 3, skipped: 1 }));
         assert_eq!(parse_cargo_test("error: could not compile"), None);
+    }
+
+    #[test]
+    fn checkpatch_maintainers_warning() {
+        let out = "x.patch:40: WARNING:FILE_PATH_CHANGES: added, moved or deleted file(s), does MAINTAINERS need updating?\n\
+                   total: 0 errors, 1 warnings, 0 checks, 9 lines checked\n";
+        let added = vec!["tools/testing/selftests/rseq/a.c".to_string()];
+        assert!(checkpatch_problems(out, &added, |_| true).is_empty());
+        assert_eq!(checkpatch_problems(out, &added, |_| false).len(), 1);
+        let two = format!("{out}x.patch:9: CHECK:SPACING: spaces\n");
+        assert_eq!(checkpatch_problems(&two, &added, |_| true), ["x.patch:9: CHECK:SPACING: spaces"]);
+        assert_eq!(checkpatch_problems("garbage\n", &added, |_| true), ["garbage"]);
+        let patch = " 2 files changed\n create mode 100644 kernel/a.rs\n create mode 100755 t/b.sh\n";
+        assert_eq!(added_files(patch), ["kernel/a.rs", "t/b.sh"]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ usage: xtask COMMAND [ARGS]
   check             static checks (rustfmt, Rust warnings, checkpatch --strict)
   test              tooling tests, run on every arch, checks; ends with N passed, N failed
   help              this text
-environment: BUILD_DIR (default build/), DEBUG=0 (leave configs/debug.config out),
+environment: BUILD_DIR (default build/), DEBUG=1 (merge configs/debug.config too),
   KSFT_ARGS (run_kselftest.sh arguments), GUEST_TIMEOUT (seconds, default 1200)";
 
 fn main() -> ExitCode {
@@ -66,8 +66,9 @@ fn one_arch(args: &[String]) -> Result<&'static Arch> {
     arch::find(args.get(1).map(String::as_str).unwrap_or("x86_64"))
 }
 
+/// Whether configs/debug.config is merged (`DEBUG=1`; off by default).
 fn debug() -> bool {
-    std::env::var("DEBUG").map(|v| v != "0").unwrap_or(true)
+    std::env::var("DEBUG").is_ok_and(|v| v != "0" && !v.is_empty())
 }
 
 fn step(what: &str) -> Instant {
