@@ -111,9 +111,33 @@ fn add_tree(a: &mut Archive, dest: &str, src: &Path, elves: &mut Vec<PathBuf>) -
     Ok(())
 }
 
+/// What the guest init runs: `run_kselftest.sh` with `args`, and
+/// environment variables exported before (such as the runner's per-test
+/// `KSELFTEST_<TEST>_ARGS`).
+pub struct GuestRun {
+    /// Arguments of `run_kselftest.sh`.
+    pub args: String,
+    /// `(name, value)` pairs exported to the runner.
+    pub env: Vec<(String, String)>,
+}
+
+impl GuestRun {
+    /// The shell fragment `/etc/guest.conf` that init sources.
+    pub fn conf(&self) -> Result<String> {
+        let mut s = String::new();
+        for (k, v) in std::iter::once(("KSFT_ARGS", &self.args)).chain(self.env.iter().map(|(k, v)| (k.as_str(), v))) {
+            if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || v.contains('\'') {
+                return fail(format!("guest setting {k}={v}: name must be [A-Za-z0-9_], value without '"));
+            }
+            s.push_str(&format!("export {k}='{v}'\n"));
+        }
+        Ok(s)
+    }
+}
+
 /// Builds `build/initramfs-ARCH.cpio` holding the kselftest install from
-/// `ksft` and an init that runs `run_kselftest.sh ksft_args`.
-pub fn build(paths: &Paths, arch: &Arch, ksft: &Path, ksft_args: &str) -> Result<PathBuf> {
+/// `ksft` and an init that runs the kselftest runner as `run` says.
+pub fn build(paths: &Paths, arch: &Arch, ksft: &Path, run: &GuestRun) -> Result<PathBuf> {
     let mut a = Archive::default();
     for d in ["proc", "sys", "dev", "tmp", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin"] {
         a.add(d, Entry::Dir);
@@ -121,10 +145,7 @@ pub fn build(paths: &Paths, arch: &Arch, ksft: &Path, ksft_args: &str) -> Result
     a.add("dev/console", Entry::CharDev(5, 1));
     a.add("dev/null", Entry::CharDev(1, 3));
     a.add("init", Entry::File(0o755, INIT.as_bytes().to_vec()));
-    a.add(
-        "etc/guest.conf",
-        Entry::File(0o644, format!("KSFT_ARGS='{ksft_args}'\n").into_bytes()),
-    );
+    a.add("etc/guest.conf", Entry::File(0o644, run.conf()?.into_bytes()));
     let busybox = guest_program(paths, arch, "/bin/busybox")?;
     let bash = guest_program(paths, arch, "/bin/bash")?;
     add_file(&mut a, "bin/busybox", &busybox)?;
@@ -202,6 +223,16 @@ Dynamic section at offset 0x2dc8 contains 27 entries:
         assert_eq!(n.needed, ["librseq.so", "libc.so.6"]);
         assert_eq!(n.interp.as_deref(), Some("/lib64/ld-linux-x86-64.so.2"));
         assert_eq!(parse_readelf("statically linked\n"), ElfNeeds::default());
+    }
+
+    #[test]
+    fn guest_conf_quotes_and_refuses_bad_input() {
+        let run = GuestRun { args: "-c rseq".into(), env: vec![("KSELFTEST_X_ARGS".into(), "-t 8".into())] };
+        assert_eq!(run.conf().unwrap(), "export KSFT_ARGS='-c rseq'\nexport KSELFTEST_X_ARGS='-t 8'\n");
+        let bad = GuestRun { args: "it's".into(), env: vec![] };
+        assert!(bad.conf().is_err());
+        let bad = GuestRun { args: String::new(), env: vec![("A B".into(), "1".into())] };
+        assert!(bad.conf().is_err());
     }
 
     /// Resolves the dependencies of this machine's own bash.

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Restartable sequences (rseq).
+//!
+//! A thread registers a `struct rseq` area with `rseq()`. Before the
+//! thread next returns to user space after it was preempted, migrated or
+//! sent a signal, [`__rseq_handle_notify_resume`] stores the current CPU
+//! number, NUMA node and memory-map concurrency id into the area, and, if
+//! the thread was interrupted inside the critical section its area points
+//! at, moves it to that section's abort handler. User space can thus run
+//! a short sequence of instructions ending in a single commit store that
+//! either completes on one CPU without interruption or does not commit.
+//!
+//! A critical section is described by a `struct rseq_cs` whose address the
+//! thread stores into `rseq->rseq_cs`: `[start_ip, start_ip +
+//! post_commit_offset)` is the section, `abort_ip` the handler, which must
+//! lie outside it and follow the signature the thread registered. The
+//! kernel clears `rseq->rseq_cs` lazily, whenever it finds the thread
+//! outside that section or moves it to the abort handler.
+//!
+//! The ABI rules themselves (layout, registration checks, descriptor
+//! validation) are in `kernel::rseq`, where they are tested on their own.
+//! The C side (`kernel/rseq_shim.c`) defines the system call entry and
+//! the tracepoints.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::{
+    bindings,
+    cpu::CpuId,
+    prelude::*,
+    ptrace::PtRegs,
+    rseq::{self, field, CriticalSection, RawCriticalSection, Registration},
+    signal::{self, KSignal, Signal},
+    task::Task,
+    uaccess::{
+        word::{self, U32Batch},
+        UserPtr, UserSlice,
+    },
+};
+
+const __LOG_PREFIX: &[u8] = b"rseq\0";
+
+/// Stores the CPU number, node and concurrency id of the current task
+/// into its area, inside one user access window.
+fn update_ids(task: &Task, reg: &Registration) -> Result {
+    let cpu = CpuId::current();
+    let mm_cid = task.mm_cid();
+    if mm_cid < 0 {
+        warn_once(&MM_CID_WARNED, "negative mm_cid");
+    }
+    let mut ids = U32Batch::<4>::new(reg.area, reg.len as usize);
+    ids.push(field::CPU_ID_START, cpu.as_u32())?;
+    ids.push(field::CPU_ID, cpu.as_u32())?;
+    ids.push(field::NODE_ID, cpu.node() as u32)?;
+    ids.push(field::MM_CID, mm_cid as u32)?;
+    ids.commit()?;
+    rseq::trace_update(task);
+    Ok(())
+}
+
+/// Puts the id fields back to their unregistered values, so that a user
+/// of the area can tell it must register again.
+fn reset_ids(reg: &Registration) -> Result {
+    let mut ids = U32Batch::<4>::new(reg.area, reg.len as usize);
+    ids.push(field::CPU_ID_START, 0)?;
+    ids.push(field::CPU_ID, rseq::CPU_ID_UNINITIALIZED)?;
+    ids.push(field::NODE_ID, 0)?;
+    ids.push(field::MM_CID, 0)?;
+    ids.commit()
+}
+
+fn clear_cs(reg: &Registration) -> Result {
+    word::put::<u64>(reg.area + field::RSEQ_CS, 0)
+}
+
+/// Reads and validates the critical section the area points at, if any.
+fn current_cs(reg: &Registration) -> Result<Option<CriticalSection>> {
+    let ptr = word::get::<u64>(reg.area + field::RSEQ_CS)?;
+    if ptr == 0 {
+        return Ok(None);
+    }
+    let task_size = word::task_size();
+    if ptr >= task_size {
+        return Err(EINVAL);
+    }
+    let raw: RawCriticalSection =
+        UserSlice::new(ptr as UserPtr, core::mem::size_of::<RawCriticalSection>())
+            .reader()
+            .read()?;
+    let cs = raw.validate(task_size)?;
+    let sig_addr = cs.signature_address();
+    let sig = word::get::<u32>(sig_addr as UserPtr)?;
+    if sig != reg.sig {
+        // SAFETY: Plain values; the C function only prints them.
+        unsafe { bindings::rseq_warn_signature(sig, reg.sig, sig_addr as _) };
+        return Err(EINVAL);
+    }
+    Ok(Some(cs))
+}
+
+static DEPRECATED_WARNED: AtomicBool = AtomicBool::new(false);
+static UNKNOWN_WARNED: AtomicBool = AtomicBool::new(false);
+static MM_CID_WARNED: AtomicBool = AtomicBool::new(false);
+
+fn warn_once(done: &AtomicBool, what: &str) {
+    if !done.swap(true, Ordering::Relaxed) {
+        pr_warn!("{what}\n");
+    }
+}
+
+/// Refuses flags in `struct rseq_cs` or `struct rseq`: the deprecated
+/// no-restart flags were removed in Linux 6.0 and kill the thread, with a
+/// warning the first time each kind is seen.
+fn check_flags(flags: u32, structure: &str) -> Result {
+    let Err(bad) = rseq::check_flags(flags) else {
+        return Ok(());
+    };
+    if bad.deprecated != 0 && !DEPRECATED_WARNED.swap(true, Ordering::Relaxed) {
+        pr_warn!(
+            "deprecated flags ({}) in {structure} ABI structure\n",
+            bad.deprecated
+        );
+    }
+    if bad.unknown != 0 && !UNKNOWN_WARNED.swap(true, Ordering::Relaxed) {
+        pr_warn!(
+            "unknown flags ({}) in {structure} ABI structure\n",
+            bad.unknown
+        );
+    }
+    Err(EINVAL)
+}
+
+/// Moves the thread to the abort handler if it was interrupted inside its
+/// critical section by an event, and clears `rseq->rseq_cs` once it is
+/// outside the section.
+fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
+    let ip = regs.instruction_pointer();
+    let Some(cs) = current_cs(reg)? else {
+        return Ok(());
+    };
+    if !cs.contains(ip as u64) {
+        return clear_cs(reg);
+    }
+    check_flags(cs.raw().flags, "rseq_cs")?;
+    check_flags(word::get::<u32>(reg.area + field::FLAGS)?, "rseq")?;
+    if rseq::take_current_events().is_empty() {
+        return Ok(());
+    }
+    clear_cs(reg)?;
+    rseq::trace_ip_fixup(ip, &cs);
+    regs.set_instruction_pointer(cs.raw().abort_ip as usize);
+    Ok(())
+}
+
+/// Runs before the current task returns to user space after preemption,
+/// migration or signal delivery, while it has rseq registered.
+///
+/// # Safety
+///
+/// Must be called by the current task on its way back to user space.
+/// `ksig` is null or points to the signal being delivered. `regs` is null
+/// when called from a system call return path, otherwise it points to the
+/// task's user registers, which nothing else accesses during the call.
+#[no_mangle]
+pub unsafe extern "C" fn __rseq_handle_notify_resume(
+    ksig: *mut bindings::ksignal,
+    regs: *mut bindings::pt_regs,
+) {
+    let task = kernel::current!();
+    if task.is_exiting() {
+        return;
+    }
+    let Some(reg) = task.rseq_registration() else {
+        return;
+    };
+    // SAFETY: The caller guarantees that a non-null `regs` is the current
+    // task's user registers, not accessed elsewhere meanwhile.
+    let regs = (!regs.is_null()).then(|| unsafe { PtRegs::from_raw_mut(regs) });
+    // Without registers (system call return), `rseq_cs` is left alone so
+    // that `rseq_syscall()` can catch a system call made inside a section.
+    let res = match regs {
+        Some(regs) => fixup_ip(&reg, regs),
+        None => Ok(()),
+    }
+    .and_then(|()| update_ids(task, &reg));
+    if res.is_err() {
+        // SAFETY: The caller guarantees a non-null `ksig` is valid.
+        let delivering = (!ksig.is_null()).then(|| unsafe { KSignal::from_raw(ksig) });
+        signal::force_sigsegv(delivering.and_then(KSignal::signal));
+    }
+}
+
+/// Kills the current task if it makes a system call from inside its
+/// critical section, which rseq does not allow (`CONFIG_DEBUG_RSEQ`).
+///
+/// # Safety
+///
+/// Must be called by the current task on system call exit; `regs` points
+/// to its user registers.
+#[cfg(CONFIG_DEBUG_RSEQ)]
+#[no_mangle]
+pub unsafe extern "C" fn rseq_syscall(regs: *mut bindings::pt_regs) {
+    let task = kernel::current!();
+    let Some(reg) = task.rseq_registration() else {
+        return;
+    };
+    // SAFETY: The caller guarantees `regs` is the current task's registers.
+    let ip = unsafe { PtRegs::from_raw_mut(regs) }.instruction_pointer();
+    match current_cs(&reg) {
+        Ok(Some(cs)) if !cs.contains(ip as u64) => {}
+        Ok(None) => {}
+        _ => signal::force_sig(Signal::SIGSEGV),
+    }
+}
+
+fn unregister(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
+    if flags != rseq::FLAG_UNREGISTER {
+        return Err(EINVAL);
+    }
+    let reg = kernel::current!().rseq_registration().ok_or(EINVAL)?;
+    if reg.area != area || reg.len != len {
+        return Err(EINVAL);
+    }
+    if reg.sig != sig {
+        return Err(EPERM);
+    }
+    reset_ids(&reg)?;
+    rseq::set_current_registration(None);
+    Ok(())
+}
+
+fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
+    if flags != 0 {
+        return Err(EINVAL);
+    }
+    let task = kernel::current!();
+    if let Some(reg) = task.rseq_registration() {
+        if reg.area != area || reg.len != len {
+            return Err(EINVAL);
+        }
+        if reg.sig != sig {
+            return Err(EPERM);
+        }
+        return Err(EBUSY);
+    }
+    rseq::check_registration(area, len)?;
+    if !word::access_ok(area, len as usize) {
+        return Err(EFAULT);
+    }
+    let reg = Registration { area, len, sig };
+    // A libc may hand a new thread an area it used before without clearing
+    // `rseq_cs`: clear it rather than kill the thread on its first return.
+    if word::get::<u64>(area + field::RSEQ_CS)? != 0 {
+        clear_cs(&reg)?;
+    }
+    rseq::set_current_registration(Some(reg));
+    // Fill in the id fields before the thread returns to user space.
+    task.set_notify_resume();
+    Ok(())
+}
+
+/// The body of the `rseq()` system call, called by `kernel/rseq_shim.c`.
+///
+/// Registers `area` (of `len` bytes, with abort signature `sig`) for the
+/// current thread, or, with `RSEQ_FLAG_UNREGISTER`, unregisters it.
+/// Returns 0 or a negative errno: `EINVAL` for bad flags, length,
+/// alignment or a mismatching unregistration, `EPERM` for a mismatching
+/// signature, `EBUSY` when the same area is already registered, `EFAULT`
+/// when the area is not accessible.
+#[no_mangle]
+pub extern "C" fn do_rseq(area: UserPtr, len: u32, flags: i32, sig: u32) -> core::ffi::c_long {
+    let res = if flags & rseq::FLAG_UNREGISTER != 0 {
+        unregister(area, len, flags, sig)
+    } else {
+        register(area, len, flags, sig)
+    };
+    match res {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as core::ffi::c_long,
+    }
+}

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/rseq.h>
+#include <linux/sched.h>
+
+#ifdef CONFIG_RSEQ
+unsigned long rust_helper_rseq_take_event_mask(void)
+{
+	unsigned long mask;
+
+	/* Same guard as the writers: preemption and membarrier's IPI. */
+	guard(RSEQ_EVENT_GUARD)();
+	mask = current->rseq_event_mask;
+	current->rseq_event_mask = 0;
+	return mask;
+}
+#endif

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Restartable sequences: the user ABI and the current task's rseq state.
+//!
+//! A thread registers a `struct rseq` area with the `rseq()` system call.
+//! The kernel keeps the CPU fields of that area up to date, and when the
+//! thread is preempted, migrated or gets a signal while inside the
+//! critical section described by the `struct rseq_cs` its area points to,
+//! it makes the thread resume at the section's abort handler.
+//!
+//! This module holds what does not depend on user memory: the layout
+//! constants, the registration rules, and the validation of a critical
+//! section descriptor, so that they can be tested on their own. It also
+//! gives access to the registration kept in the current task.
+//!
+//! C headers: [`include/uapi/linux/rseq.h`](srctree/include/uapi/linux/rseq.h),
+//! [`include/linux/rseq.h`](srctree/include/linux/rseq.h).
+
+use crate::{bindings, prelude::*, task::Task, types::FromBytes, uaccess::UserPtr};
+use core::mem::{align_of, offset_of, size_of};
+use core::ptr;
+
+/// Size of the original (Linux 4.18) `struct rseq`, padding included.
+pub const ORIG_RSEQ_SIZE: u32 = 32;
+
+/// Size of the fields this kernel knows, `offsetof(struct rseq, end)`;
+/// user space learns it from the `AT_RSEQ_FEATURE_SIZE` auxiliary vector.
+pub const FEATURE_SIZE: u32 = offset_of!(bindings::rseq, end) as u32;
+
+/// Alignment of `struct rseq`, reported as `AT_RSEQ_ALIGN`.
+pub const RSEQ_ALIGN: usize = align_of::<bindings::rseq>();
+
+/// Byte offsets of the fields of `struct rseq`.
+pub mod field {
+    use super::*;
+
+    /// `cpu_id_start`.
+    pub const CPU_ID_START: usize = offset_of!(bindings::rseq, cpu_id_start);
+    /// `cpu_id`.
+    pub const CPU_ID: usize = offset_of!(bindings::rseq, cpu_id);
+    /// `rseq_cs`, the 64-bit pointer to the current critical section.
+    pub const RSEQ_CS: usize = offset_of!(bindings::rseq, rseq_cs);
+    /// `flags`.
+    pub const FLAGS: usize = offset_of!(bindings::rseq, flags);
+    /// `node_id`.
+    pub const NODE_ID: usize = offset_of!(bindings::rseq, node_id);
+    /// `mm_cid`.
+    pub const MM_CID: usize = offset_of!(bindings::rseq, mm_cid);
+}
+
+/// The `rseq()` flag that unregisters.
+pub const FLAG_UNREGISTER: i32 = bindings::rseq_flags_RSEQ_FLAG_UNREGISTER as i32;
+
+/// `cpu_id` of an area that is not registered.
+pub const CPU_ID_UNINITIALIZED: u32 = bindings::rseq_cpu_id_state_RSEQ_CPU_ID_UNINITIALIZED as u32;
+
+/// The `RSEQ_CS_FLAG_NO_RESTART_ON_*` flags, deprecated since Linux 6.0:
+/// a critical section or thread that sets them is killed.
+pub const NO_RESTART_FLAGS: u32 = bindings::rseq_cs_flags_RSEQ_CS_FLAG_NO_RESTART_ON_PREEMPT
+    | bindings::rseq_cs_flags_RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL
+    | bindings::rseq_cs_flags_RSEQ_CS_FLAG_NO_RESTART_ON_MIGRATE;
+
+/// Why the current task may have to leave its critical section: the bits
+/// of `task_struct::rseq_event_mask`, set by the scheduler, signal
+/// delivery and membarrier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events(u32);
+
+impl Events {
+    /// The task was preempted (or a membarrier RSEQ fence hit it).
+    pub const PREEMPT: Events =
+        Events(1 << bindings::rseq_cs_flags_bit_RSEQ_CS_FLAG_NO_RESTART_ON_PREEMPT_BIT);
+    /// A signal is being delivered.
+    pub const SIGNAL: Events =
+        Events(1 << bindings::rseq_cs_flags_bit_RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL_BIT);
+    /// The task moved to another CPU.
+    pub const MIGRATE: Events =
+        Events(1 << bindings::rseq_cs_flags_bit_RSEQ_CS_FLAG_NO_RESTART_ON_MIGRATE_BIT);
+
+    /// Returns the raw bits.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether no event happened.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Checks the address and length of a new registration.
+///
+/// The length is either the original 32 bytes, with 32-byte alignment, or
+/// at least [`FEATURE_SIZE`], with the alignment of `struct rseq`.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::rseq::{check_registration, FEATURE_SIZE, ORIG_RSEQ_SIZE, RSEQ_ALIGN};
+///
+/// assert!(check_registration(0x1000, ORIG_RSEQ_SIZE).is_ok());
+/// assert!(check_registration(0x1010, ORIG_RSEQ_SIZE).is_err());
+/// assert!(check_registration(0x1000, ORIG_RSEQ_SIZE - 1).is_err());
+/// assert!(check_registration(0x1000, FEATURE_SIZE.max(ORIG_RSEQ_SIZE + 1)).is_ok());
+/// assert!(check_registration(0x1000 + RSEQ_ALIGN / 2, 64).is_err());
+/// ```
+pub fn check_registration(area: UserPtr, len: u32) -> Result {
+    if len < ORIG_RSEQ_SIZE {
+        return Err(EINVAL);
+    }
+    let align = if len == ORIG_RSEQ_SIZE {
+        ORIG_RSEQ_SIZE as usize
+    } else {
+        RSEQ_ALIGN
+    };
+    if area % align != 0 || (len != ORIG_RSEQ_SIZE && len < FEATURE_SIZE) {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// A critical section descriptor (`struct rseq_cs`) as user space wrote it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawCriticalSection {
+    /// Must be 0.
+    pub version: u32,
+    /// `RSEQ_CS_FLAG_*`; all deprecated, must be 0.
+    pub flags: u32,
+    /// First instruction of the section.
+    pub start_ip: u64,
+    /// Length of the section: it ends before `start_ip + post_commit_offset`.
+    pub post_commit_offset: u64,
+    /// Where to resume after an abort; preceded by the signature.
+    pub abort_ip: u64,
+}
+
+const _: () = assert!(size_of::<RawCriticalSection>() == size_of::<bindings::rseq_cs>());
+const _: () =
+    assert!(offset_of!(RawCriticalSection, abort_ip) == offset_of!(bindings::rseq_cs, abort_ip));
+
+// SAFETY: The struct is made of integers only, with no padding (checked
+// against the C layout above): every bit pattern is a valid value.
+unsafe impl FromBytes for RawCriticalSection {}
+
+/// Why a critical section descriptor was refused. Each one makes the
+/// kernel kill the thread, as it cannot tell where to resume it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsError {
+    /// `version` is not 0.
+    Version,
+    /// An address is not below the end of the user address space.
+    OutOfRange,
+    /// `start_ip + post_commit_offset` overflows.
+    Overflow,
+    /// `abort_ip` lies inside the section.
+    AbortInside,
+}
+
+impl From<CsError> for Error {
+    fn from(_: CsError) -> Error {
+        EINVAL
+    }
+}
+
+/// A critical section that passed [`RawCriticalSection::validate`].
+///
+/// # Invariants
+///
+/// `start_ip + post_commit_offset` does not overflow, and it and
+/// `abort_ip` are below the task size given to `validate`; `abort_ip` is
+/// not inside `[start_ip, start_ip + post_commit_offset)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CriticalSection {
+    raw: RawCriticalSection,
+}
+
+impl RawCriticalSection {
+    /// Validates the descriptor against the end of the user address space.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::rseq::{CsError, RawCriticalSection};
+    ///
+    /// const TASK_SIZE: u64 = 1 << 47;
+    /// let cs = RawCriticalSection {
+    ///     version: 0,
+    ///     flags: 0,
+    ///     start_ip: 0x1000,
+    ///     post_commit_offset: 0x20,
+    ///     abort_ip: 0x2000,
+    /// };
+    /// let ok = cs.validate(TASK_SIZE).unwrap();
+    /// assert!(!ok.contains(0xfff));
+    /// assert!(ok.contains(0x1000) && ok.contains(0x101f));
+    /// assert!(!ok.contains(0x1020));
+    /// assert_eq!(ok.signature_address(), 0x1ffc);
+    ///
+    /// let bad = |f: fn(&mut RawCriticalSection)| {
+    ///     let mut c = cs;
+    ///     f(&mut c);
+    ///     c.validate(TASK_SIZE).unwrap_err()
+    /// };
+    /// assert_eq!(bad(|c| c.version = 1), CsError::Version);
+    /// assert_eq!(bad(|c| c.start_ip = TASK_SIZE), CsError::OutOfRange);
+    /// assert_eq!(bad(|c| c.post_commit_offset = TASK_SIZE), CsError::OutOfRange);
+    /// assert_eq!(bad(|c| c.abort_ip = TASK_SIZE), CsError::OutOfRange);
+    /// assert_eq!(bad(|c| c.post_commit_offset = u64::MAX), CsError::Overflow);
+    /// assert_eq!(bad(|c| c.abort_ip = 0x1000), CsError::AbortInside);
+    /// assert_eq!(bad(|c| c.abort_ip = 0x101f), CsError::AbortInside);
+    /// // The end of the section may be the abort handler, and an empty
+    /// // section contains nothing.
+    /// let mut c = cs;
+    /// c.abort_ip = 0x1020;
+    /// assert!(c.validate(TASK_SIZE).is_ok());
+    /// c.post_commit_offset = 0;
+    /// assert!(!c.validate(TASK_SIZE).unwrap().contains(0x1000));
+    /// ```
+    pub fn validate(&self, task_size: u64) -> Result<CriticalSection, CsError> {
+        if self.version != 0 {
+            return Err(CsError::Version);
+        }
+        let end = self
+            .start_ip
+            .checked_add(self.post_commit_offset)
+            .ok_or(CsError::Overflow)?;
+        if self.start_ip >= task_size || end >= task_size || self.abort_ip >= task_size {
+            return Err(CsError::OutOfRange);
+        }
+        // Unsigned wrap-around makes this one comparison cover both sides.
+        if self.abort_ip.wrapping_sub(self.start_ip) < self.post_commit_offset {
+            return Err(CsError::AbortInside);
+        }
+        // INVARIANT: Checked above.
+        Ok(CriticalSection { raw: *self })
+    }
+}
+
+impl CriticalSection {
+    /// Whether `ip` lies inside the section.
+    #[inline]
+    pub fn contains(&self, ip: u64) -> bool {
+        ip.wrapping_sub(self.raw.start_ip) < self.raw.post_commit_offset
+    }
+
+    /// Where the 32-bit signature must be: just before the abort handler.
+    /// Wraps for an abort handler below 4, which no user mapping holds.
+    #[inline]
+    pub fn signature_address(&self) -> u64 {
+        self.raw.abort_ip.wrapping_sub(size_of::<u32>() as u64)
+    }
+
+    /// The descriptor's fields.
+    #[inline]
+    pub fn raw(&self) -> &RawCriticalSection {
+        &self.raw
+    }
+}
+
+/// Flags that a `struct rseq_cs` or `struct rseq` must not have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadFlags {
+    /// Deprecated `RSEQ_CS_FLAG_NO_RESTART_ON_*` flags that were set.
+    pub deprecated: u32,
+    /// Flags this kernel does not know.
+    pub unknown: u32,
+}
+
+/// Checks a `flags` field: since Linux 6.0 none may be set.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::rseq::{check_flags, BadFlags};
+///
+/// assert_eq!(check_flags(0), Ok(()));
+/// assert_eq!(check_flags(1), Err(BadFlags { deprecated: 1, unknown: 0 }));
+/// assert_eq!(check_flags(0x18), Err(BadFlags { deprecated: 0, unknown: 0x18 }));
+/// ```
+pub fn check_flags(flags: u32) -> core::result::Result<(), BadFlags> {
+    if flags == 0 {
+        return Ok(());
+    }
+    Err(BadFlags {
+        deprecated: flags & NO_RESTART_FLAGS,
+        unknown: flags & !NO_RESTART_FLAGS,
+    })
+}
+
+/// A thread's rseq registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// User address of the `struct rseq` area.
+    pub area: UserPtr,
+    /// Registered length of the area.
+    pub len: u32,
+    /// Signature expected before every abort handler.
+    pub sig: u32,
+}
+
+impl Task {
+    /// Returns the task's rseq registration, if it has one.
+    pub fn rseq_registration(&self) -> Option<Registration> {
+        let t = self.0.get();
+        // SAFETY: By the type invariant `t` is a valid task. The fields are
+        // written only by the task itself (registration) and, before it
+        // runs, by fork and exec, as in C.
+        let (area, len, sig) = unsafe {
+            (
+                ptr::read(ptr::addr_of!((*t).rseq)),
+                ptr::read(ptr::addr_of!((*t).rseq_len)),
+                ptr::read(ptr::addr_of!((*t).rseq_sig)),
+            )
+        };
+        (!area.is_null()).then_some(Registration {
+            area: area as UserPtr,
+            len,
+            sig,
+        })
+    }
+}
+
+/// Registers (`Some`) or unregisters (`None`) rseq for the current task.
+pub fn set_current_registration(reg: Option<Registration>) {
+    let r = reg.unwrap_or(Registration {
+        area: 0,
+        len: 0,
+        sig: 0,
+    });
+    // SAFETY: `get_current()` is the running task, which is valid; only
+    // the task itself writes these fields while it runs.
+    unsafe {
+        let t = bindings::get_current();
+        ptr::write(ptr::addr_of_mut!((*t).rseq), r.area as *mut bindings::rseq);
+        ptr::write(ptr::addr_of_mut!((*t).rseq_len), r.len);
+        ptr::write(ptr::addr_of_mut!((*t).rseq_sig), r.sig);
+    }
+}
+
+/// Returns and clears the current task's pending [`Events`], atomically
+/// with respect to preemption and membarrier's IPIs that set them.
+pub fn take_current_events() -> Events {
+    // SAFETY: Acts on the current task under the guard rseq uses for the
+    // event mask.
+    let mask = unsafe { bindings::rseq_take_event_mask() };
+    // Only the three event bits are ever set.
+    Events(mask as u32)
+}
+
+/// Fires the `rseq_update` tracepoint for `task`.
+pub fn trace_update(task: &Task) {
+    // SAFETY: `task` is valid; the wrapper only reads it.
+    unsafe { bindings::rseq_trace_update(task.0.get()) }
+}
+
+/// Fires the `rseq_ip_fixup` tracepoint: a thread interrupted at `ip`
+/// inside `cs` is moved to the abort handler.
+pub fn trace_ip_fixup(ip: usize, cs: &CriticalSection) {
+    let r = cs.raw();
+    // SAFETY: Plain values; the tracepoint has no other requirements.
+    unsafe {
+        bindings::rseq_trace_ip_fixup(
+            ip as _,
+            r.start_ip as _,
+            r.post_commit_offset as _,
+            r.abort_ip as _,
+        )
+    }
+}

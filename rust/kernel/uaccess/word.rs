@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Single aligned loads and stores of user memory.
+//!
+//! [`UserSlice`](super::UserSlice) copies byte ranges. Code that talks to
+//! user space through a shared structure, such as the rseq area, instead
+//! loads and stores naturally aligned 32- and 64-bit fields, and wants a
+//! group of stores to happen inside one user access window (one `stac`/
+//! `clac` pair on x86), as C does with `unsafe_put_user()`.
+//!
+//! C header: [`include/linux/uaccess.h`](srctree/include/linux/uaccess.h).
+
+use super::UserPtr;
+use crate::{bindings, error::to_result, prelude::*};
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for u32 {}
+    impl Sealed for u64 {}
+}
+
+/// A type user memory can be loaded into or stored from in one access.
+///
+/// Implemented for `u32` and `u64` only.
+pub trait UserWord: Copy + Default + private::Sealed {
+    /// Loads a value from the user address `ptr`.
+    fn get(ptr: UserPtr) -> Result<Self>;
+    /// Stores `self` at the user address `ptr`.
+    fn put(self, ptr: UserPtr) -> Result;
+}
+
+macro_rules! impl_user_word {
+    ($t:ty, $get:ident, $put:ident) => {
+        impl UserWord for $t {
+            #[inline]
+            fn get(ptr: UserPtr) -> Result<Self> {
+                let mut val: $t = 0;
+                // SAFETY: `val` is a valid destination; the helper checks
+                // the user address and handles faults.
+                to_result(unsafe { bindings::$get(&mut val, ptr as *const $t) })?;
+                Ok(val)
+            }
+
+            #[inline]
+            fn put(self, ptr: UserPtr) -> Result {
+                // SAFETY: The helper checks the user address and handles
+                // faults.
+                to_result(unsafe { bindings::$put(self, ptr as *mut $t) })
+            }
+        }
+    };
+}
+
+impl_user_word!(u32, get_user_u32, put_user_u32);
+impl_user_word!(u64, get_user_u64, put_user_u64);
+
+/// Loads a `u32` or `u64` from user space.
+///
+/// Fails with `EFAULT` if `ptr` is not a user address or the load faults.
+/// Like C's `get_user()`, an unaligned `ptr` is allowed, but only an
+/// aligned load is single-copy atomic.
+#[inline]
+pub fn get<T: UserWord>(ptr: UserPtr) -> Result<T> {
+    T::get(ptr)
+}
+
+/// Stores a `u32` or `u64` to user space. Errors as for [`get`].
+#[inline]
+pub fn put<T: UserWord>(ptr: UserPtr, val: T) -> Result {
+    val.put(ptr)
+}
+
+/// Whether `[ptr, ptr + len)` lies in the user address space. Says
+/// nothing about whether it is mapped.
+#[inline]
+pub fn access_ok(ptr: UserPtr, len: usize) -> bool {
+    // SAFETY: `access_ok()` only compares addresses.
+    unsafe { bindings::access_ok(ptr as *const core::ffi::c_void, len as _) }
+}
+
+/// The end of the current task's user address space (`TASK_SIZE`).
+#[inline]
+pub fn task_size() -> u64 {
+    // SAFETY: Reads the current task's address space limit.
+    unsafe { bindings::task_size() as u64 }
+}
+
+/// Up to `N` aligned `u32` stores into one user area, performed together
+/// inside a single user write access window by [`U32Batch::commit`].
+///
+/// # Examples
+///
+/// The range checks happen as stores are added, before any user memory
+/// is touched:
+///
+/// ```
+/// use kernel::uaccess::word::U32Batch;
+///
+/// let mut batch = U32Batch::<4>::new(0x1000, 16);
+/// assert!(batch.push(0, 1).is_ok());
+/// assert!(batch.push(12, 2).is_ok());
+/// assert_eq!(batch.len(), 2);
+/// // Past the end of the area, unaligned, or too many stores:
+/// assert!(batch.push(16, 3).is_err());
+/// assert!(batch.push(2, 3).is_err());
+/// assert!(batch.push(4, 3).is_ok() && batch.push(8, 4).is_ok());
+/// assert!(batch.push(0, 5).is_err());
+/// assert_eq!(batch.len(), 4);
+/// ```
+pub struct U32Batch<const N: usize> {
+    base: UserPtr,
+    area_len: usize,
+    count: usize,
+    offsets: [u32; N],
+    values: [u32; N],
+}
+
+impl<const N: usize> U32Batch<N> {
+    /// Starts a batch of stores into the user area `[base, base + len)`.
+    #[inline]
+    pub fn new(base: UserPtr, len: usize) -> Self {
+        Self {
+            base,
+            area_len: len,
+            count: 0,
+            offsets: [0; N],
+            values: [0; N],
+        }
+    }
+
+    /// Number of stores added so far.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no store was added.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds a store of `val` at byte `offset` of the area. Fails with
+    /// `EINVAL` if the store would not lie inside the area, is not 4-byte
+    /// aligned, or the batch is full.
+    #[inline]
+    pub fn push(&mut self, offset: usize, val: u32) -> Result {
+        let end = offset.checked_add(4).ok_or(EINVAL)?;
+        if end > self.area_len || (self.base.wrapping_add(offset)) % 4 != 0 || self.count == N {
+            return Err(EINVAL);
+        }
+        let off = u32::try_from(offset).map_err(|_| EINVAL)?;
+        self.offsets[self.count] = off;
+        self.values[self.count] = val;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Performs the stores, in the order they were added, inside one user
+    /// write access window. Fails with `EFAULT` if the area is not user
+    /// memory or a store faults; stores before the fault have happened.
+    #[inline]
+    pub fn commit(self) -> Result {
+        let n = u32::try_from(self.count).map_err(|_| EINVAL)?;
+        // SAFETY: `offsets` and `values` hold `n` initialised entries, and
+        // `push` checked that each store lies in `[base, base + len)` and
+        // is aligned. The helper checks that the area is user memory and
+        // handles faults.
+        to_result(unsafe {
+            bindings::put_user_u32_batch(
+                self.base as *mut core::ffi::c_void,
+                self.area_len as _,
+                self.offsets.as_ptr(),
+                self.values.as_ptr(),
+                n,
+            )
+        })
+    }
+}

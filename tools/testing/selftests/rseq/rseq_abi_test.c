@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rseq ABI test: every error the rseq() system call returns, and what the
+ * kernel does on return to user space with a critical section set up:
+ * move an interrupted thread to the abort handler, or kill it with
+ * SIGSEGV when the descriptor or the signature is bad.
+ *
+ * The test registers its own area, so it re-executes itself with glibc's
+ * own rseq registration turned off.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/rseq.h>
+
+#include "../kselftest.h"
+#include "rseq_abi_cs.h"
+
+#define TUNABLE		"glibc.pthread.rseq=0"
+
+#define REGISTRATION_TESTS	23
+#define DESCRIPTOR_TESTS	7
+
+static struct rseq area __attribute__((aligned(256)));
+
+static long sys_rseq(void *a, uint32_t len, int flags, uint32_t sig)
+{
+	long ret = syscall(__NR_rseq, a, len, flags, sig);
+
+	return ret < 0 ? -errno : ret;
+}
+
+static void expect(long got, long want, const char *what)
+{
+	if (got == want)
+		ksft_test_result_pass("%s\n", what);
+	else
+		ksft_test_result_fail("%s: got %ld (%s), want %ld\n", what, got,
+				      got < 0 ? strerror(-got) : "ok", want);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+}
+
+/* Runs fn in a child and returns how it ended: exit code, or -signal. */
+static int in_child(int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (pid == 0)
+		_exit(fn(arg));
+	if (waitpid(pid, &status, 0) != pid)
+		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
+	if (WIFSIGNALED(status))
+		return -WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+static int register_area(void)
+{
+	memset(&area, 0, sizeof(area));
+	area.cpu_id = RSEQ_CPU_ID_UNINITIALIZED;
+	return sys_rseq(&area, 32, 0, SIG) ? 100 : 0;
+}
+
+/* Points rseq_cs at arg, then gets a signal delivered (outside any section). */
+static int signal_with_cs(void *arg)
+{
+	if (register_area())
+		return 100;
+	signal(SIGUSR1, on_signal);
+	area.rseq_cs = (uint64_t)(uintptr_t)arg;
+	raise(SIGUSR1);
+	return 0;
+}
+
+static struct rseq_cs cs;
+
+#ifndef NO_CS_ASM
+static void arm_timer(void)
+{
+	struct itimerval it = { .it_value = { .tv_usec = 20000 } };
+
+	signal(SIGALRM, on_signal);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void spin_cs(uint32_t flags, char *abort_ip)
+{
+	memset(&cs, 0, sizeof(cs));
+	cs.flags = flags;
+	cs.start_ip = (uintptr_t)cs_spin_start;
+	cs.post_commit_offset = (uintptr_t)cs_spin_end - (uintptr_t)cs_spin_start;
+	cs.abort_ip = (uintptr_t)abort_ip;
+}
+
+/* Spins in a section until a timer signal interrupts it. */
+static int spin_until_signal(void *arg)
+{
+	long ret;
+
+	(void)arg;
+	if (register_area())
+		return 100;
+	arm_timer();
+	ret = cs_spin((uint64_t *)&area.rseq_cs, &cs, ~0UL);
+	/* The kernel clears rseq_cs when it aborts the section. */
+	if (ret == 1 && area.rseq_cs != 0)
+		return 101;
+	return ret;
+}
+
+static int kill_in_section(void *arg)
+{
+	(void)arg;
+	if (register_area())
+		return 100;
+	signal(SIGUSR1, on_signal);
+	memset(&cs, 0, sizeof(cs));
+	cs.start_ip = (uintptr_t)cs_kill_start;
+	cs.post_commit_offset = (uintptr_t)cs_kill_end - (uintptr_t)cs_kill_start;
+	cs.abort_ip = (uintptr_t)cs_kill_abort;
+	return cs_kill((uint64_t *)&area.rseq_cs, &cs, getpid(), SIGUSR1);
+}
+
+static int thread_flags_in_section(void *arg)
+{
+	(void)arg;
+	if (register_area())
+		return 100;
+	area.flags = RSEQ_CS_FLAG_NO_RESTART_ON_PREEMPT;
+	spin_cs(0, cs_spin_abort);
+	arm_timer();
+	return cs_spin((uint64_t *)&area.rseq_cs, &cs, ~0UL);
+}
+#endif
+
+static int register_at(void *arg)
+{
+	sys_rseq(arg, 32, 0, SIG);
+	return 0;
+}
+
+static void expect_death(int how, const char *what)
+{
+	if (how == -SIGSEGV)
+		ksft_test_result_pass("%s\n", what);
+	else
+		ksft_test_result_fail("%s: ended with %d, want SIGSEGV\n", what, how);
+}
+
+static void registration_tests(void)
+{
+	struct rseq *other;
+	void *page;
+	long ret;
+
+	ret = sys_rseq(&area, 32, 0, SIG);
+	expect(ret, 0, "register a 32-byte area");
+	ksft_test_result(ret == 0 && (int)area.cpu_id >= 0 &&
+			 area.cpu_id == area.cpu_id_start &&
+			 area.cpu_id < (unsigned int)sysconf(_SC_NPROCESSORS_CONF),
+			 "cpu_id and cpu_id_start set before returning (%d)\n",
+			 (int)area.cpu_id);
+	expect(sys_rseq(&area, 32, 0, SIG), -EBUSY, "register the same area again: EBUSY");
+	other = aligned_alloc(32, 64);
+	expect(sys_rseq(other, 32, 0, SIG), -EINVAL, "register another area: EINVAL");
+	expect(sys_rseq(&area, 64, 0, SIG), -EINVAL, "register with another length: EINVAL");
+	expect(sys_rseq(&area, 32, 0, OTHER_SIG), -EPERM, "register with another signature: EPERM");
+	expect(sys_rseq(other, 32, RSEQ_FLAG_UNREGISTER, SIG), -EINVAL,
+	       "unregister another area: EINVAL");
+	expect(sys_rseq(&area, 64, RSEQ_FLAG_UNREGISTER, SIG), -EINVAL,
+	       "unregister with another length: EINVAL");
+	expect(sys_rseq(&area, 32, RSEQ_FLAG_UNREGISTER, OTHER_SIG), -EPERM,
+	       "unregister with another signature: EPERM");
+	expect(sys_rseq(&area, 32, RSEQ_FLAG_UNREGISTER | 2, SIG), -EINVAL,
+	       "unregister with an unknown flag too: EINVAL");
+	expect(sys_rseq(&area, 32, RSEQ_FLAG_UNREGISTER, SIG), 0, "unregister");
+	ksft_test_result(area.cpu_id == (uint32_t)RSEQ_CPU_ID_UNINITIALIZED &&
+			 area.cpu_id_start == 0 && area.node_id == 0 && area.mm_cid == 0,
+			 "unregister resets the id fields\n");
+	expect(sys_rseq(&area, 32, RSEQ_FLAG_UNREGISTER, SIG), -EINVAL,
+	       "unregister when not registered: EINVAL");
+
+	expect(sys_rseq(&area, 32, 2, SIG), -EINVAL, "register with an unknown flag: EINVAL");
+	expect(sys_rseq(&area, 31, 0, SIG), -EINVAL, "register 31 bytes: EINVAL");
+	expect(sys_rseq((char *)&area + 16, 32, 0, SIG), -EINVAL,
+	       "register 32 bytes on a 16-byte boundary: EINVAL");
+	expect(sys_rseq((char *)&area + 16, 64, 0, SIG), -EINVAL,
+	       "register 64 bytes on a 16-byte boundary: EINVAL");
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	munmap(page, 4096);
+	expect(sys_rseq(page, 32, 0, SIG), -EFAULT, "register an unmapped area: EFAULT");
+	expect(sys_rseq((void *)(uintptr_t)(-4096UL), 32, 0, SIG), -EFAULT,
+	       "register a kernel address: EFAULT");
+	/* Accepted, but the id update on the way back to user space fails. */
+	page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	expect_death(in_child(register_at, page), "register a read-only area: SIGSEGV on return");
+
+	expect(sys_rseq(&area, 64, 0, SIG), 0, "register 64 bytes (longer than the original)");
+	expect(sys_rseq(&area, 64, RSEQ_FLAG_UNREGISTER, SIG), 0, "unregister 64 bytes");
+
+	area.rseq_cs = 0xdead0000;
+	ret = sys_rseq(&area, 32, 0, SIG);
+	ksft_test_result(ret == 0 && area.rseq_cs == 0,
+			 "registration clears a stale rseq_cs\n");
+	sys_rseq(&area, 32, RSEQ_FLAG_UNREGISTER, SIG);
+	free(other);
+}
+
+static void descriptor_tests(void)
+{
+	static struct rseq_cs bad;
+	void *page;
+
+	memset(&bad, 0, sizeof(bad));
+	bad.start_ip = 0x10000;
+	bad.post_commit_offset = 0x100;
+	bad.abort_ip = 0x20000;
+	bad.version = 1;
+	expect_death(in_child(signal_with_cs, &bad), "version 1 descriptor: SIGSEGV");
+	bad.version = 0;
+	bad.abort_ip = 0x10080;
+	expect_death(in_child(signal_with_cs, &bad), "abort handler inside the section: SIGSEGV");
+	bad.abort_ip = 0x20000;
+	bad.start_ip = 1ULL << 63;
+	expect_death(in_child(signal_with_cs, &bad), "section beyond user space: SIGSEGV");
+	bad.start_ip = 0x10000;
+	bad.post_commit_offset = ~0ULL - 0x100;
+	expect_death(in_child(signal_with_cs, &bad), "section end overflows: SIGSEGV");
+	bad.post_commit_offset = 0x100;
+	/* Valid section, but nothing is mapped before the abort handler. */
+	expect_death(in_child(signal_with_cs, &bad), "unreadable signature: SIGSEGV");
+	expect_death(in_child(signal_with_cs, (void *)(uintptr_t)(1ULL << 63)),
+		     "rseq_cs beyond user space: SIGSEGV");
+	page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	munmap(page, 4096);
+	expect_death(in_child(signal_with_cs, page), "rseq_cs unmapped: SIGSEGV");
+}
+
+static void section_tests(void)
+{
+#ifdef NO_CS_ASM
+	ksft_test_result_skip("critical sections: no assembly for this architecture\n");
+#else
+	int how;
+
+	spin_cs(0, cs_spin_abort);
+	how = in_child(spin_until_signal, NULL);
+	ksft_test_result(how == 1, "signal inside a section moves to the abort handler (%d)\n", how);
+	spin_cs(0, cs_spin_badsig);
+	expect_death(in_child(spin_until_signal, NULL), "wrong signature before abort handler: SIGSEGV");
+	spin_cs(RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL, cs_spin_abort);
+	expect_death(in_child(spin_until_signal, NULL), "deprecated flag in rseq_cs: SIGSEGV");
+	expect_death(in_child(thread_flags_in_section, NULL), "deprecated flag in rseq flags: SIGSEGV");
+	how = in_child(kill_in_section, NULL);
+	if (how == 1)
+		ksft_test_result_skip("system call in a section: aborted (kernel without CONFIG_DEBUG_RSEQ)\n");
+	else
+		expect_death(how, "system call in a section: SIGSEGV (CONFIG_DEBUG_RSEQ)");
+#endif
+}
+
+int main(int argc, char **argv)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+
+	(void)argc;
+	if (!t || !strstr(t, TUNABLE)) {
+		setenv("GLIBC_TUNABLES", TUNABLE, 1);
+		execv("/proc/self/exe", argv);
+		ksft_exit_fail_msg("execv /proc/self/exe: %s\n", strerror(errno));
+	}
+	ksft_print_header();
+	if (sys_rseq(NULL, 0, 0, 0) == -ENOSYS)
+		ksft_exit_skip("rseq() not implemented\n");
+#ifdef NO_CS_ASM
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 1);
+#else
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 5);
+#endif
+	registration_tests();
+	descriptor_tests();
+	section_tests();
+	ksft_finished();
+}
