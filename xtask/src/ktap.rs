@@ -212,11 +212,12 @@ fn parse_tap(lines: &[&str], top_suite: &str, what: &str, v: &mut Verdict) {
 }
 
 fn check_plan(l: &Level, name: &str, what: &str, v: &mut Verdict) {
+    let name = if name == what { String::new() } else { format!(" {name}:") };
     match l.plan {
-        None => v.problems.push(format!("{what}: {name}: missing plan")),
+        None => v.problems.push(format!("{what}:{name} missing plan")),
         Some(n) if n != l.seen => v
             .problems
-            .push(format!("{what}: {name}: plan says {n} tests, {} reported", l.seen)),
+            .push(format!("{what}:{name} plan says {n} tests, {} reported", l.seen)),
         _ => {}
     }
 }
