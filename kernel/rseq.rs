@@ -91,8 +91,7 @@ fn current_cs(reg: &Registration) -> Result<Option<CriticalSection>> {
     let sig_addr = cs.signature_address();
     let sig = word::get::<u32>(sig_addr as UserPtr)?;
     if sig != reg.sig {
-        // SAFETY: Plain values; the C function only prints them.
-        unsafe { bindings::rseq_warn_signature(sig, reg.sig, sig_addr as _) };
+        rseq::warn_bad_signature(sig, reg.sig, sig_addr as UserPtr);
         return Err(EINVAL);
     }
     Ok(Some(cs))

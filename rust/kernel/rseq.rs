@@ -348,6 +348,14 @@ pub fn take_current_events() -> Events {
     Events(mask as u32)
 }
 
+/// Reports, rate limited, that the current thread's critical section has
+/// `found` instead of its registered signature `expected` at user address
+/// `addr`, before the thread is killed for it.
+pub fn warn_bad_signature(found: u32, expected: u32, addr: UserPtr) {
+    // SAFETY: Plain values; the C function only prints them.
+    unsafe { bindings::rseq_warn_signature(found, expected, addr as _) }
+}
+
 /// Fires the `rseq_update` tracepoint for `task`.
 pub fn trace_update(task: &Task) {
     // SAFETY: `task` is valid; the wrapper only reads it.
