@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,8 +20,6 @@
 
 #define THREADS	8
 #define ROUNDS	50
-
-extern __attribute__((weak)) unsigned int __rseq_size;
 
 struct result {
 	int index;
@@ -87,7 +86,7 @@ int main(void)
 	int i, moves = 0, bad = 0;
 
 	ksft_print_header();
-	if (!&__rseq_size || __rseq_size == 0)
+	if (__rseq_size == 0)
 		ksft_exit_skip("glibc did not register rseq (glibc < 2.35 or rseq disabled)\n");
 	if (sched_getaffinity(0, sizeof(online), &online))
 		ksft_exit_fail_msg("sched_getaffinity: %s\n", strerror(errno));
