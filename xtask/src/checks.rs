@@ -78,17 +78,23 @@ fn verdict(t: &mut Tally, name: &str, problems: &[String]) {
     }
 }
 
-/// Rust files of ours: everything under the kernel paths of the repo.
-fn our_rust_files(repo: &Path) -> Vec<std::path::PathBuf> {
+/// Files of the repository (tracked or new, not ignored) matching the
+/// git pathspecs `specs`.
+fn repo_files(repo: &Path, specs: &[&str]) -> Vec<std::path::PathBuf> {
     let out = util::output(
         Command::new("git")
             .arg("-C")
             .arg(repo)
             .args(["ls-files", "--cached", "--others", "--exclude-standard", "--"])
-            .args(["rust/*.rs", "kernel/*.rs", "drivers/*.rs", "samples/*.rs"]),
+            .args(specs),
     )
     .unwrap_or_default();
     out.lines().map(|l| repo.join(l)).collect()
+}
+
+/// Rust files of ours: everything under the kernel paths of the repo.
+fn our_rust_files(repo: &Path) -> Vec<std::path::PathBuf> {
+    repo_files(repo, &["rust/*.rs", "kernel/*.rs", "drivers/*.rs", "samples/*.rs"])
 }
 
 /// `unsafe` blocks without a `// SAFETY:` comment right above them, and
@@ -276,15 +282,10 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
     verdict(&mut t, "SAFETY comments on unsafe blocks and fns", &safety);
 
     // kernel-doc on the kernel C files of the series (not the selftests).
-    let c_files = util::output(
-        Command::new("git")
-            .arg("-C")
-            .arg(&paths.repo)
-            .args(["ls-files", "--cached", "--others", "--exclude-standard", "--"])
-            .args(["kernel/*.c", "rust/helpers/*.c", "include/*.h", "arch/*.c", "mm/*.c"]),
-    )
-    .unwrap_or_default();
-    let c_files: Vec<_> = c_files.lines().map(|l| paths.repo.join(l)).collect();
+    let c_files = repo_files(
+        &paths.repo,
+        &["kernel/*.c", "rust/helpers/*.c", "include/*.h", "arch/*.c", "mm/*.c"],
+    );
     let kdoc = if c_files.is_empty() {
         Vec::new()
     } else {
