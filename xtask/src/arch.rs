@@ -35,7 +35,11 @@ pub const ARCHES: &[Arch] = &[
         karch: "x86_64",
         image: "arch/x86/boot/bzImage",
         cross: "",
-        libdirs: &["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64"],
+        libdirs: &[
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib64",
+        ],
         qemu: "qemu-system-x86_64",
         qemu_args: &["-M", "pc", "-cpu", "max"],
         console: "ttyS0",

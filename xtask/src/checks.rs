@@ -14,7 +14,9 @@ pub fn parse_cargo_test(out: &str) -> Option<Tally> {
     let mut t = Tally::default();
     let mut seen = false;
     for l in out.lines() {
-        let Some(rest) = l.strip_prefix("test result: ") else { continue };
+        let Some(rest) = l.strip_prefix("test result: ") else {
+            continue;
+        };
         seen = true;
         for part in rest.split([';', '.']) {
             let mut w = part.split_whitespace();
@@ -50,17 +52,28 @@ pub fn tooling_tests(paths: &Paths) -> Tally {
         Err(e) => format!("cannot run cargo: {e}"),
     };
     let _ = util::write(&log, &text);
-    for l in text.lines().filter(|l| l.starts_with("test ") && !l.ends_with(" ok")) {
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("test ") && !l.ends_with(" ok"))
+    {
         println!("  {l}");
     }
     match parse_cargo_test(&text) {
         Some(t) => {
-            println!("tooling: {} passed, {} failed (log {})", t.passed, t.failed, log.display());
+            println!(
+                "tooling: {} passed, {} failed (log {})",
+                t.passed,
+                t.failed,
+                log.display()
+            );
             t
         }
         None => {
             println!("tooling: cargo test did not run; log {}", log.display());
-            Tally { failed: 1, ..Tally::default() }
+            Tally {
+                failed: 1,
+                ..Tally::default()
+            }
         }
     }
 }
@@ -85,7 +98,13 @@ fn repo_files(repo: &Path, specs: &[&str]) -> Vec<std::path::PathBuf> {
         Command::new("git")
             .arg("-C")
             .arg(repo)
-            .args(["ls-files", "--cached", "--others", "--exclude-standard", "--"])
+            .args([
+                "ls-files",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "--",
+            ])
             .args(specs),
     )
     .unwrap_or_default();
@@ -94,7 +113,10 @@ fn repo_files(repo: &Path, specs: &[&str]) -> Vec<std::path::PathBuf> {
 
 /// Rust files of ours: everything under the kernel paths of the repo.
 fn our_rust_files(repo: &Path) -> Vec<std::path::PathBuf> {
-    repo_files(repo, &["rust/*.rs", "kernel/*.rs", "drivers/*.rs", "samples/*.rs"])
+    repo_files(
+        repo,
+        &["rust/*.rs", "kernel/*.rs", "drivers/*.rs", "samples/*.rs"],
+    )
 }
 
 /// `unsafe` blocks without a `// SAFETY:` comment right above them, and
@@ -124,7 +146,10 @@ pub fn missing_safety_comments(name: &str, text: &str) -> Vec<String> {
             && !doc_safety
             && !code.contains("extern \"C\" {")
         {
-            out.push(format!("{name}:{}: unsafe fn without a # Safety section", i + 1));
+            out.push(format!(
+                "{name}:{}: unsafe fn without a # Safety section",
+                i + 1
+            ));
         }
         armed = false;
         doc_safety = false;
@@ -158,7 +183,11 @@ fn maintained(tree: &Path, file: &str) -> bool {
 /// What is left of checkpatch's terse `--show-types` output once its
 /// "does MAINTAINERS need updating?" warning is set aside for patches
 /// whose new files an existing MAINTAINERS section already covers.
-pub fn checkpatch_problems(out: &str, added: &[String], covered: impl Fn(&str) -> bool) -> Vec<String> {
+pub fn checkpatch_problems(
+    out: &str,
+    added: &[String],
+    covered: impl Fn(&str) -> bool,
+) -> Vec<String> {
     let issues: Vec<&str> = out
         .lines()
         .filter(|l| l.contains(": WARNING:") || l.contains(": ERROR:") || l.contains(": CHECK:"))
@@ -176,7 +205,14 @@ pub fn checkpatch_problems(out: &str, added: &[String], covered: impl Fn(&str) -
 }
 
 /// C structures whose Rust layout the series relies on.
-const LAYOUT_TYPES: &[&str] = &["task_struct", "pt_regs", "rseq", "ksignal", "mm_struct", "page"];
+const LAYOUT_TYPES: &[&str] = &[
+    "task_struct",
+    "pt_regs",
+    "rseq",
+    "ksignal",
+    "mm_struct",
+    "page",
+];
 
 /// Regenerates the kernel's `bindings_generated.rs` for `arch` with
 /// bindgen's layout tests on, and runs those for [`LAYOUT_TYPES`] on the
@@ -190,15 +226,21 @@ pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
         Ok(t) => t,
         Err(e) => return vec![e],
     };
-    let Some(cmd) = text.lines().next().and_then(|l| l.split_once(":= ")).map(|x| x.1) else {
+    let Some(cmd) = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(":= "))
+        .map(|x| x.1)
+    else {
         return vec![format!("{}: no command", cmdfile.display())];
     };
     let out = dir.join("bindings.rs");
     // The saved command is shell text (quoting, a trailing sed): edit it
     // as text and hand it to sh.
-    let cmd = cmd
-        .replace(" --no-layout-tests", "")
-        .replace("rust/bindings/bindings_generated.rs", &out.display().to_string());
+    let cmd = cmd.replace(" --no-layout-tests", "").replace(
+        "rust/bindings/bindings_generated.rs",
+        &out.display().to_string(),
+    );
     let cmd: String = cmd
         .split(' ')
         .filter(|w| !w.starts_with("-Wp,-MMD"))
@@ -212,7 +254,14 @@ pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
     let bin = dir.join("layout-tests");
     let steps = util::write(&lib, prelude)
         .and_then(|_| util::output(Command::new("sh").arg("-c").arg(&cmd).current_dir(&obj)))
-        .and_then(|_| util::output(Command::new("rustc").args(["--edition=2021", "--test", "-o"]).arg(&bin).arg(&lib)));
+        .and_then(|_| {
+            util::output(
+                Command::new("rustc")
+                    .args(["--edition=2021", "--test", "-o"])
+                    .arg(&bin)
+                    .arg(&lib),
+            )
+        });
     if let Err(e) = steps {
         return vec![e.lines().next().unwrap_or("").to_string()];
     }
@@ -221,11 +270,14 @@ pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
         let name = format!("bindgen_test_layout_{t}");
         match Command::new(&bin).args([&name, "--exact"]).output() {
             Ok(o) => {
-                let s = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+                let s = String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr);
                 if s.contains("running 0 tests") {
                     problems.push(format!("{t}: no layout test generated"));
                 } else if !o.status.success() {
-                    let why = s.lines().filter(|l| l.contains("failed:") || l.contains("left:") || l.contains("right:"));
+                    let why = s.lines().filter(|l| {
+                        l.contains("failed:") || l.contains("left:") || l.contains("right:")
+                    });
                     problems.push(format!("{t}: {}", why.collect::<Vec<_>>().join(" ")));
                 }
             }
@@ -249,7 +301,10 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
         match Command::new("rustfmt")
             .arg("--check")
             .arg("--edition=2021")
-            .arg(format!("--config-path={}", tree.join(".rustfmt.toml").display()))
+            .arg(format!(
+                "--config-path={}",
+                tree.join(".rustfmt.toml").display()
+            ))
             .args(&files)
             .output()
         {
@@ -263,17 +318,28 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
                 );
                 if fmt.is_empty() {
                     let err = String::from_utf8_lossy(&o.stderr);
-                    fmt.push(format!("rustfmt failed: {}", err.lines().next().unwrap_or("")));
+                    fmt.push(format!(
+                        "rustfmt failed: {}",
+                        err.lines().next().unwrap_or("")
+                    ));
                 }
             }
             Err(e) => fmt.push(format!("cannot run rustfmt: {e}")),
         }
     }
-    verdict(&mut t, "rustfmt (kernel .rustfmt.toml) on the series' Rust files", &fmt);
+    verdict(
+        &mut t,
+        "rustfmt (kernel .rustfmt.toml) on the series' Rust files",
+        &fmt,
+    );
 
     let mut safety = Vec::new();
     for f in &files {
-        let name = f.strip_prefix(&paths.repo).unwrap_or(f).display().to_string();
+        let name = f
+            .strip_prefix(&paths.repo)
+            .unwrap_or(f)
+            .display()
+            .to_string();
         match util::read(f) {
             Ok(text) => safety.extend(missing_safety_comments(&name, &text)),
             Err(e) => safety.push(e),
@@ -284,7 +350,13 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
     // kernel-doc on the kernel C files of the series (not the selftests).
     let c_files = repo_files(
         &paths.repo,
-        &["kernel/*.c", "rust/helpers/*.c", "include/*.h", "arch/*.c", "mm/*.c"],
+        &[
+            "kernel/*.c",
+            "rust/helpers/*.c",
+            "include/*.h",
+            "arch/*.c",
+            "mm/*.c",
+        ],
     );
     let kdoc = if c_files.is_empty() {
         Vec::new()
@@ -308,12 +380,20 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
 
     for a in arches {
         let w = crate::kernel::build_warnings(paths, a).unwrap_or_else(|e| vec![e]);
-        verdict(&mut t, &format!("no warnings in the {} build (LLVM=1 CLIPPY=1)", a.name), &w);
+        verdict(
+            &mut t,
+            &format!("no warnings in the {} build (LLVM=1 CLIPPY=1)", a.name),
+            &w,
+        );
     }
 
     for a in arches.iter().filter(|a| a.native()) {
         let p = bindings_layout(paths, a);
-        verdict(&mut t, &format!("bindgen layout of {} ({})", LAYOUT_TYPES.join(", "), a.name), &p);
+        verdict(
+            &mut t,
+            &format!("bindgen layout of {} ({})", LAYOUT_TYPES.join(", "), a.name),
+            &p,
+        );
     }
 
     // checkpatch on each patch (the cover letter has no diff to check).
@@ -324,9 +404,15 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
     patches.sort();
     for p in patches.iter().filter(|p| {
         p.extension().is_some_and(|e| e == "patch")
-            && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("0000-"))
+            && !p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("0000-"))
     }) {
-        let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let out = Command::new("perl")
             .arg(tree.join("scripts/checkpatch.pl"))
             .args(["--strict", "--no-color", "--terse", "--show-types"])
@@ -355,7 +441,14 @@ mod tests {
     fn cargo_test_lines() {
         let out = "test a ... ok\ntest result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.1s\n\
                    test result: FAILED. 2 passed; 3 failed; 0 ignored; 0 measured\n";
-        assert_eq!(parse_cargo_test(out), Some(Tally { passed: 7, failed: 3, skipped: 1 }));
+        assert_eq!(
+            parse_cargo_test(out),
+            Some(Tally {
+                passed: 7,
+                failed: 3,
+                skipped: 1
+            })
+        );
         assert_eq!(parse_cargo_test("error: could not compile"), None);
     }
 
@@ -367,9 +460,16 @@ mod tests {
         assert!(checkpatch_problems(out, &added, |_| true).is_empty());
         assert_eq!(checkpatch_problems(out, &added, |_| false).len(), 1);
         let two = format!("{out}x.patch:9: CHECK:SPACING: spaces\n");
-        assert_eq!(checkpatch_problems(&two, &added, |_| true), ["x.patch:9: CHECK:SPACING: spaces"]);
-        assert_eq!(checkpatch_problems("garbage\n", &added, |_| true), ["garbage"]);
-        let patch = " 2 files changed\n create mode 100644 kernel/a.rs\n create mode 100755 t/b.sh\n";
+        assert_eq!(
+            checkpatch_problems(&two, &added, |_| true),
+            ["x.patch:9: CHECK:SPACING: spaces"]
+        );
+        assert_eq!(
+            checkpatch_problems("garbage\n", &added, |_| true),
+            ["garbage"]
+        );
+        let patch =
+            " 2 files changed\n create mode 100644 kernel/a.rs\n create mode 100755 t/b.sh\n";
         assert_eq!(added_files(patch), ["kernel/a.rs", "t/b.sh"]);
     }
 
@@ -378,13 +478,18 @@ mod tests {
         // Built from pieces so that line-based scanners of this file do not
         // take the test data for real unsafe blocks.
         let block = format!("let x = {} {{ f() }};", "unsafe");
-        let good = format!("// SAFETY: fine.\n{block}\n/// # Safety\n///\n/// Caller.\npub unsafe fn g() {{}}\n");
+        let good = format!(
+            "// SAFETY: fine.\n{block}\n/// # Safety\n///\n/// Caller.\npub unsafe fn g() {{}}\n"
+        );
         assert!(missing_safety_comments("a.rs", &good).is_empty());
         let bad = format!("let y = 1;\n{block}\n/// Doc.\npub unsafe fn g() {{}}\n");
         let bad = bad.as_str();
         assert_eq!(
             missing_safety_comments("a.rs", bad),
-            ["a.rs:2: unsafe block without // SAFETY:", "a.rs:4: unsafe fn without a # Safety section"]
+            [
+                "a.rs:2: unsafe block without // SAFETY:",
+                "a.rs:4: unsafe fn without a # Safety section"
+            ]
         );
     }
 }

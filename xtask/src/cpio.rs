@@ -29,7 +29,13 @@ impl Archive {
     pub fn add(&mut self, path: &str, e: Entry) {
         let path = path.trim_start_matches('/').to_string();
         let mut parent = String::new();
-        for comp in path.split('/').collect::<Vec<_>>().split_last().map(|x| x.1).unwrap_or(&[]) {
+        for comp in path
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|x| x.1)
+            .unwrap_or(&[])
+        {
             if !parent.is_empty() {
                 parent.push('/');
             }
@@ -56,7 +62,15 @@ impl Archive {
                 Entry::CharDev(ma, mi) => (0o020600, &[], (*ma, *mi)),
             };
             let nlink = if matches!(e, Entry::Dir) { 2 } else { 1 };
-            header(&mut out, ino as u32 + 1, mode, nlink, data.len(), rdev, path);
+            header(
+                &mut out,
+                ino as u32 + 1,
+                mode,
+                nlink,
+                data.len(),
+                rdev,
+                path,
+            );
             out.extend_from_slice(data);
             pad4(&mut out);
         }
@@ -65,9 +79,27 @@ impl Archive {
     }
 }
 
-fn header(out: &mut Vec<u8>, ino: u32, mode: u32, nlink: u32, size: usize, rdev: (u32, u32), name: &str) {
+fn header(
+    out: &mut Vec<u8>,
+    ino: u32,
+    mode: u32,
+    nlink: u32,
+    size: usize,
+    rdev: (u32, u32),
+    name: &str,
+) {
     let fields = [
-        ino, mode, 0, 0, nlink, 0, size as u32, 0, 0, rdev.0, rdev.1,
+        ino,
+        mode,
+        0,
+        0,
+        nlink,
+        0,
+        size as u32,
+        0,
+        0,
+        rdev.0,
+        rdev.1,
         name.len() as u32 + 1,
         0,
     ];
@@ -116,11 +148,24 @@ mod tests {
             .spawn()
             .expect("cpio (installed by make deps)");
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(&a.to_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&a.to_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("bin/sh -> busybox"), "{text}");
-        assert!(text.lines().any(|l| l.starts_with("crw") && l.ends_with("dev/console")), "{text}");
-        assert!(text.lines().any(|l| l.starts_with("-rwxr-xr-x") && l.ends_with("init")), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("crw") && l.ends_with("dev/console")),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("-rwxr-xr-x") && l.ends_with("init")),
+            "{text}"
+        );
     }
 }

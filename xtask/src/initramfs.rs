@@ -55,13 +55,23 @@ fn is_elf(path: &Path) -> bool {
 }
 
 fn elf_needs(path: &Path) -> Result<ElfNeeds> {
-    let out = util::output(Command::new("readelf").arg("-d").arg("-l").arg("-W").arg(path))?;
+    let out = util::output(
+        Command::new("readelf")
+            .arg("-d")
+            .arg("-l")
+            .arg("-W")
+            .arg(path),
+    )?;
     Ok(parse_readelf(&out))
 }
 
 /// Where the guest's foreign packages (busybox, bash) were unpacked.
 pub fn debroot(paths: &Paths, arch: &Arch) -> PathBuf {
-    paths.build.join("cache").join(format!("debs-{}", arch.deb_arch)).join("root")
+    paths
+        .build
+        .join("cache")
+        .join(format!("debs-{}", arch.deb_arch))
+        .join("root")
 }
 
 /// A guest program: the host's own for a native guest, else from the
@@ -96,7 +106,11 @@ fn add_tree(a: &mut Archive, dest: &str, src: &Path, elves: &mut Vec<PathBuf>) -
     let mut names: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     names.sort();
     for p in names {
-        let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         let d = format!("{dest}/{name}");
         if p.is_dir() {
             a.add(&d, Entry::Dir);
@@ -125,9 +139,13 @@ impl GuestRun {
     /// The shell fragment `/etc/guest.conf` that init sources.
     pub fn conf(&self) -> Result<String> {
         let mut s = String::new();
-        for (k, v) in std::iter::once(("KSFT_ARGS", &self.args)).chain(self.env.iter().map(|(k, v)| (k.as_str(), v))) {
+        for (k, v) in std::iter::once(("KSFT_ARGS", &self.args))
+            .chain(self.env.iter().map(|(k, v)| (k.as_str(), v)))
+        {
             if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || v.contains('\'') {
-                return fail(format!("guest setting {k}={v}: name must be [A-Za-z0-9_], value without '"));
+                return fail(format!(
+                    "guest setting {k}={v}: name must be [A-Za-z0-9_], value without '"
+                ));
             }
             s.push_str(&format!("export {k}='{v}'\n"));
         }
@@ -139,13 +157,18 @@ impl GuestRun {
 /// `ksft` and an init that runs the kselftest runner as `run` says.
 pub fn build(paths: &Paths, arch: &Arch, ksft: &Path, run: &GuestRun) -> Result<PathBuf> {
     let mut a = Archive::default();
-    for d in ["proc", "sys", "dev", "tmp", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin"] {
+    for d in [
+        "proc", "sys", "dev", "tmp", "root", "etc", "bin", "sbin", "usr/bin", "usr/sbin",
+    ] {
         a.add(d, Entry::Dir);
     }
     a.add("dev/console", Entry::CharDev(5, 1));
     a.add("dev/null", Entry::CharDev(1, 3));
     a.add("init", Entry::File(0o755, INIT.as_bytes().to_vec()));
-    a.add("etc/guest.conf", Entry::File(0o644, run.conf()?.into_bytes()));
+    a.add(
+        "etc/guest.conf",
+        Entry::File(0o644, run.conf()?.into_bytes()),
+    );
     let busybox = guest_program(paths, arch, "/bin/busybox")?;
     let bash = guest_program(paths, arch, "/bin/bash")?;
     add_file(&mut a, "bin/busybox", &busybox)?;
@@ -177,11 +200,18 @@ pub fn build(paths: &Paths, arch: &Arch, ksft: &Path, run: &GuestRun) -> Result<
         let needs = elf_needs(&e)?;
         let mut wanted = needs.needed;
         if let Some(i) = &needs.interp {
-            let dir = Path::new(i).parent().map(|d| d.display().to_string()).unwrap_or_default();
+            let dir = Path::new(i)
+                .parent()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
             if !["/lib", "/lib64", &format!("/lib/{triplet}")].contains(&dir.as_str()) {
                 return fail(format!("{}: unexpected interpreter {i}", e.display()));
             }
-            wanted.extend(Path::new(i).file_name().map(|n| n.to_string_lossy().into_owned()));
+            wanted.extend(
+                Path::new(i)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned()),
+            );
         }
         for lib in wanted {
             if local.contains(&lib) || !done.insert(lib.clone()) {
@@ -191,7 +221,10 @@ pub fn build(paths: &Paths, arch: &Arch, ksft: &Path, run: &GuestRun) -> Result<
                 return fail(format!(
                     "{}: needs {lib}, not found in {}",
                     e.display(),
-                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                    dirs.iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             };
             add_file(&mut a, &format!("lib/{lib}"), &src)?;
@@ -227,11 +260,23 @@ Dynamic section at offset 0x2dc8 contains 27 entries:
 
     #[test]
     fn guest_conf_quotes_and_refuses_bad_input() {
-        let run = GuestRun { args: "-c rseq".into(), env: vec![("KSELFTEST_X_ARGS".into(), "-t 8".into())] };
-        assert_eq!(run.conf().unwrap(), "export KSFT_ARGS='-c rseq'\nexport KSELFTEST_X_ARGS='-t 8'\n");
-        let bad = GuestRun { args: "it's".into(), env: vec![] };
+        let run = GuestRun {
+            args: "-c rseq".into(),
+            env: vec![("KSELFTEST_X_ARGS".into(), "-t 8".into())],
+        };
+        assert_eq!(
+            run.conf().unwrap(),
+            "export KSFT_ARGS='-c rseq'\nexport KSELFTEST_X_ARGS='-t 8'\n"
+        );
+        let bad = GuestRun {
+            args: "it's".into(),
+            env: vec![],
+        };
         assert!(bad.conf().is_err());
-        let bad = GuestRun { args: String::new(), env: vec![("A B".into(), "1".into())] };
+        let bad = GuestRun {
+            args: String::new(),
+            env: vec![("A B".into(), "1".into())],
+        };
         assert!(bad.conf().is_err());
     }
 

@@ -68,7 +68,10 @@ fn kmake(paths: &Paths, arch: &Arch, obj: &Path) -> Command {
 /// The fragments used for `arch`, in merge order.
 pub fn fragments(paths: &Paths, arch: &Arch, debug: bool) -> Vec<PathBuf> {
     let dir = paths.repo.join("configs");
-    let mut v = vec![dir.join("common.config"), dir.join(format!("{}.config", arch.name))];
+    let mut v = vec![
+        dir.join("common.config"),
+        dir.join(format!("{}.config", arch.name)),
+    ];
     if debug {
         v.push(dir.join("debug.config"));
     }
@@ -81,11 +84,19 @@ pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
     let kc = paths.build.join(format!("kconfig-{}", arch.name));
     let log = paths.logs().join(format!("config-{}.log", arch.name));
     let _ = std::fs::remove_file(&log);
-    util::run_logged(kmake(paths, arch, &kc).arg("tinyconfig"), &log, "make tinyconfig")?;
+    util::run_logged(
+        kmake(paths, arch, &kc).arg("tinyconfig"),
+        &log,
+        "make tinyconfig",
+    )?;
     let frags = fragments(paths, arch, debug);
     let mut requests = Vec::new();
     for f in &frags {
-        let name = f.strip_prefix(&paths.repo).unwrap_or(f).display().to_string();
+        let name = f
+            .strip_prefix(&paths.repo)
+            .unwrap_or(f)
+            .display()
+            .to_string();
         requests.extend(parse_fragment(&name, &util::read(f)?));
     }
     util::run_logged(
@@ -101,7 +112,11 @@ pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
         &log,
         "merge_config.sh",
     )?;
-    util::run_logged(kmake(paths, arch, &kc).arg("olddefconfig"), &log, "make olddefconfig")?;
+    util::run_logged(
+        kmake(paths, arch, &kc).arg("olddefconfig"),
+        &log,
+        "make olddefconfig",
+    )?;
     let config = util::read(&kc.join(".config"))?;
     let missing = missing_options(&requests, &config);
     if !missing.is_empty() {
@@ -139,7 +154,10 @@ pub fn build(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
     )?;
     forget_stale_bindings(&obj)?;
     util::run_logged(
-        kmake(paths, arch, &obj).arg("CLIPPY=1").arg(&target).arg("headers"),
+        kmake(paths, arch, &obj)
+            .arg("CLIPPY=1")
+            .arg(&target)
+            .arg("headers"),
         &log,
         &format!("kernel build for {}", arch.name),
     )?;
@@ -226,7 +244,10 @@ mod tests {
 
     #[test]
     fn value_needs_exact_symbol() {
-        assert_eq!(config_value("CONFIG_RSEQ_X=y\nCONFIG_RSEQ=y\n", "CONFIG_RSEQ"), "y");
+        assert_eq!(
+            config_value("CONFIG_RSEQ_X=y\nCONFIG_RSEQ=y\n", "CONFIG_RSEQ"),
+            "y"
+        );
         assert_eq!(config_value("CONFIG_RSEQ_X=y\n", "CONFIG_RSEQ"), "n");
     }
 }

@@ -97,7 +97,12 @@ struct Level {
 
 impl Level {
     fn new() -> Level {
-        Level { plan: None, seen: 0, children: Vec::new(), suite: String::new() }
+        Level {
+            plan: None,
+            seen: 0,
+            children: Vec::new(),
+            suite: String::new(),
+        }
     }
 }
 
@@ -178,7 +183,9 @@ fn parse_tap(lines: &[&str], top_suite: &str, what: &str, v: &mut Verdict) {
             stack[depth].plan = n;
             continue;
         }
-        let Some((ok, name, detail)) = result else { continue };
+        let Some((ok, name, detail)) = result else {
+            continue;
+        };
         // Levels deeper than this result are finished: their leaves
         // belong to this result.
         let mut leaves = Vec::new();
@@ -190,8 +197,17 @@ fn parse_tap(lines: &[&str], top_suite: &str, what: &str, v: &mut Verdict) {
         let lvl = &mut stack[depth];
         lvl.seen += 1;
         if leaves.is_empty() {
-            let suite = if depth == 0 { top_suite.to_string() } else { lvl.suite.clone() };
-            lvl.children.push(TestResult { suite, name, outcome: outcome(ok, &detail), detail });
+            let suite = if depth == 0 {
+                top_suite.to_string()
+            } else {
+                lvl.suite.clone()
+            };
+            lvl.children.push(TestResult {
+                suite,
+                name,
+                outcome: outcome(ok, &detail),
+                detail,
+            });
         } else {
             if !ok && !leaves.iter().any(|l| l.outcome == Outcome::Fail) {
                 leaves.push(TestResult {
@@ -212,25 +228,35 @@ fn parse_tap(lines: &[&str], top_suite: &str, what: &str, v: &mut Verdict) {
 }
 
 fn check_plan(l: &Level, name: &str, what: &str, v: &mut Verdict) {
-    let name = if name == what { String::new() } else { format!(" {name}:") };
+    let name = if name == what {
+        String::new()
+    } else {
+        format!(" {name}:")
+    };
     match l.plan {
         None => v.problems.push(format!("{what}:{name} missing plan")),
-        Some(n) if n != l.seen => v
-            .problems
-            .push(format!("{what}:{name} plan says {n} tests, {} reported", l.seen)),
+        Some(n) if n != l.seen => v.problems.push(format!(
+            "{what}:{name} plan says {n} tests, {} reported",
+            l.seen
+        )),
         _ => {}
     }
 }
 
 fn close_level(stack: &mut Vec<Level>, top: &str, what: &str, v: &mut Verdict) {
     if let Some(l) = stack.pop() {
-        let name = if stack.is_empty() { top.to_string() } else { l.suite.clone() };
+        let name = if stack.is_empty() {
+            top.to_string()
+        } else {
+            l.suite.clone()
+        };
         check_plan(&l, &name, what, v);
         match stack.last_mut() {
             Some(parent) => {
                 // A nested level never closed by a result line: the run
                 // stopped inside it.
-                v.problems.push(format!("{what}: {name}: ended without a result line"));
+                v.problems
+                    .push(format!("{what}: {name}: ended without a result line"));
                 parent.children.extend(l.children);
             }
             None => v.results.extend(l.children),
@@ -257,7 +283,8 @@ pub fn judge(log: &str, expect_kunit: bool) -> Verdict {
             continue;
         }
         if let Some(p) = SPLATS.iter().find(|p| l.contains(*p)) {
-            v.problems.push(format!("kernel splat (\"{p}\"): {}", l.trim()));
+            v.problems
+                .push(format!("kernel splat (\"{p}\"): {}", l.trim()));
         }
     }
     let boot_end = begin.unwrap_or(lines.len());
@@ -265,12 +292,17 @@ pub fn judge(log: &str, expect_kunit: bool) -> Verdict {
         parse_tap(&lines[..boot_end], "kunit", "KUnit", &mut v);
     }
     match (begin, end) {
-        (Some(b), Some(e)) if e > b => parse_tap(&lines[b + 1..e], "kselftest", "kselftest", &mut v),
+        (Some(b), Some(e)) if e > b => {
+            parse_tap(&lines[b + 1..e], "kselftest", "kselftest", &mut v)
+        }
         (Some(b), _) => {
-            v.problems.push("kselftest: runner did not finish (no end marker)".to_string());
+            v.problems
+                .push("kselftest: runner did not finish (no end marker)".to_string());
             parse_tap(&lines[b + 1..], "kselftest", "kselftest", &mut v);
         }
-        (None, _) => v.problems.push("kselftest: the guest never started the runner".to_string()),
+        (None, _) => v
+            .problems
+            .push("kselftest: the guest never started the runner".to_string()),
     }
     v
 }
@@ -324,8 +356,14 @@ ok 2 selftests: rseq: param_test # SKIP
 
     #[test]
     fn failed_test_fails() {
-        let l = log(&[KUNIT_OK, &KSFT_OK.replace("ok 1 selftests", "not ok 1 selftests")]);
-        let v = judge(&l.replace("basic_test\n@@", "basic_test # exit=1\n@@"), true);
+        let l = log(&[
+            KUNIT_OK,
+            &KSFT_OK.replace("ok 1 selftests", "not ok 1 selftests"),
+        ]);
+        let v = judge(
+            &l.replace("basic_test\n@@", "basic_test # exit=1\n@@"),
+            true,
+        );
         assert!(!v.ok());
         assert_eq!(v.count(Outcome::Fail), 1);
         let k = log(&[&KUNIT_OK.replace("    ok 2", "    not ok 2"), KSFT_OK]);
@@ -337,11 +375,30 @@ ok 2 selftests: rseq: param_test # SKIP
     #[test]
     fn missing_plan_and_short_plan() {
         let v = judge(&log(&[KUNIT_OK, &KSFT_OK.replace("1..2\n", "")]), true);
-        assert!(v.problems.iter().any(|p| p.contains("missing plan")), "{:?}", v.problems);
-        let v = judge(&log(&[KUNIT_OK, &KSFT_OK.replace("1..2\n", "1..3\n")]), true);
-        assert!(v.problems.iter().any(|p| p.contains("plan says 3 tests, 2 reported")));
-        let v = judge(&log(&[&KUNIT_OK.replace("    1..2", "    1..5"), KSFT_OK]), true);
-        assert!(v.problems.iter().any(|p| p.contains("rust_doctests_kernel: plan says 5")), "{:?}", v.problems);
+        assert!(
+            v.problems.iter().any(|p| p.contains("missing plan")),
+            "{:?}",
+            v.problems
+        );
+        let v = judge(
+            &log(&[KUNIT_OK, &KSFT_OK.replace("1..2\n", "1..3\n")]),
+            true,
+        );
+        assert!(v
+            .problems
+            .iter()
+            .any(|p| p.contains("plan says 3 tests, 2 reported")));
+        let v = judge(
+            &log(&[&KUNIT_OK.replace("    1..2", "    1..5"), KSFT_OK]),
+            true,
+        );
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("rust_doctests_kernel: plan says 5")),
+            "{:?}",
+            v.problems
+        );
     }
 
     #[test]
@@ -349,11 +406,17 @@ ok 2 selftests: rseq: param_test # SKIP
         let cut = &KSFT_OK[..KSFT_OK.find("# selftests: rseq: param_test").unwrap()];
         let v = judge(&log(&[KUNIT_OK, cut]), true);
         assert!(v.problems.iter().any(|p| p.contains("no end marker")));
-        assert!(v.problems.iter().any(|p| p.contains("plan says 2 tests, 1 reported")));
+        assert!(v
+            .problems
+            .iter()
+            .any(|p| p.contains("plan says 2 tests, 1 reported")));
         let v = judge(KUNIT_OK, true);
         assert!(v.problems.iter().any(|p| p.contains("never started")));
         let v = judge(KSFT_OK, true);
-        assert!(v.problems.iter().any(|p| p.contains("KUnit: no TAP/KTAP output")));
+        assert!(v
+            .problems
+            .iter()
+            .any(|p| p.contains("KUnit: no TAP/KTAP output")));
         // KUnit stopped inside the suite (e.g. a panic in a doctest).
         let kcut = &KUNIT_OK[..KUNIT_OK.find("[    0.900009]").unwrap()];
         let v = judge(&log(&[kcut, KSFT_OK]), true);
@@ -384,8 +447,14 @@ ok 2 selftests: rseq: param_test # SKIP
 
     #[test]
     fn result_line_forms() {
-        assert_eq!(parse_result("ok 3 - foo # SKIP no cpu"), Some((true, "foo".into(), "SKIP no cpu".into())));
-        assert_eq!(parse_result("not ok 12 bar"), Some((false, "bar".into(), String::new())));
+        assert_eq!(
+            parse_result("ok 3 - foo # SKIP no cpu"),
+            Some((true, "foo".into(), "SKIP no cpu".into()))
+        );
+        assert_eq!(
+            parse_result("not ok 12 bar"),
+            Some((false, "bar".into(), String::new()))
+        );
         assert_eq!(parse_result("ok then"), None);
         assert_eq!(outcome(false, "SKIP x"), Outcome::Skip);
     }

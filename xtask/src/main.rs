@@ -113,7 +113,11 @@ fn tree_up(paths: &Paths) -> Result<String> {
     let t = step("kernel tree");
     let version = tree::ensure_base(paths)?;
     let head = tree::assemble(paths, &m)?;
-    eprintln!("    Linux {version} + {} patches, head {}", m.patches.len(), &head[..12]);
+    eprintln!(
+        "    Linux {version} + {} patches, head {}",
+        m.patches.len(),
+        &head[..12]
+    );
     done(t);
     Ok(head)
 }
@@ -131,7 +135,10 @@ fn series(paths: &Paths) -> Result<Vec<std::path::PathBuf>> {
 /// install folder.
 fn build(paths: &Paths, a: &Arch) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     tree_up(paths)?;
-    let t = step(&format!("{}: configure (tinyconfig + configs/*.config)", a.name));
+    let t = step(&format!(
+        "{}: configure (tinyconfig + configs/*.config)",
+        a.name
+    ));
     kernel::configure(paths, a, debug())?;
     done(t);
     let t = step(&format!("{}: build kernel (LLVM=1 CLIPPY=1)", a.name));
@@ -160,7 +167,8 @@ const PARAM_MATRIX_ARCHES: &str = "x86_64";
 /// `RSEQ_PARAM_MATRIX`), with `run_param_test.sh` at a reduced thread count.
 fn guest_run(a: &Arch, ksft: &std::path::Path) -> Result<GuestRun> {
     let threads = std::env::var("RSEQ_PARAM_THREADS").unwrap_or_else(|_| PARAM_THREADS.to_string());
-    let matrix = std::env::var("RSEQ_PARAM_MATRIX").unwrap_or_else(|_| PARAM_MATRIX_ARCHES.to_string());
+    let matrix =
+        std::env::var("RSEQ_PARAM_MATRIX").unwrap_or_else(|_| PARAM_MATRIX_ARCHES.to_string());
     let with_matrix = matrix == "all" || matrix.split(',').any(|m| m.trim() == a.name);
     let args = match std::env::var("KSFT_ARGS") {
         Ok(args) => args,
@@ -174,7 +182,10 @@ fn guest_run(a: &Arch, ksft: &std::path::Path) -> Result<GuestRun> {
     };
     Ok(GuestRun {
         args,
-        env: vec![("KSELFTEST_RUN_PARAM_TEST_SH_ARGS".to_string(), format!("-t {threads}"))],
+        env: vec![(
+            "KSELFTEST_RUN_PARAM_TEST_SH_ARGS".to_string(),
+            format!("-t {threads}"),
+        )],
     })
 }
 
@@ -205,7 +216,10 @@ fn guest(paths: &Paths, a: &Arch) -> Result<ktap::Verdict> {
     let text = std::fs::read(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut v = ktap::judge(&String::from_utf8_lossy(&text), true);
     if end == qemu::End::TimedOut {
-        v.problems.insert(0, format!("guest timed out after {limit} s (GUEST_TIMEOUT)"));
+        v.problems.insert(
+            0,
+            format!("guest timed out after {limit} s (GUEST_TIMEOUT)"),
+        );
     }
     Ok(v)
 }
@@ -245,7 +259,10 @@ fn test_cmd(paths: &Paths) -> Result<()> {
             Ok(v) => report::print_verdict(paths, a.name, &v),
             Err(e) => {
                 eprintln!("error: {}: {e}", a.name);
-                Tally { failed: 1, ..Tally::default() }
+                Tally {
+                    failed: 1,
+                    ..Tally::default()
+                }
             }
         };
         report::record(paths, &format!("guest-{}", a.name), &tally)?;
@@ -254,7 +271,10 @@ fn test_cmd(paths: &Paths) -> Result<()> {
         Ok(_) => checks::run_all(paths, arch::ARCHES),
         Err(e) => {
             eprintln!("error: series: {e}");
-            Tally { failed: 1, ..Tally::default() }
+            Tally {
+                failed: 1,
+                ..Tally::default()
+            }
         }
     };
     report::record(paths, "checks", &checks)?;

@@ -127,7 +127,9 @@ impl Manifest {
                 return fail(format!("{origin}: patch {n} \"{subject}\": empty body"));
             }
             if p.files.is_empty() && p.diffs.is_empty() && p.remove.is_empty() {
-                return fail(format!("{origin}: patch {n} \"{subject}\": changes nothing"));
+                return fail(format!(
+                    "{origin}: patch {n} \"{subject}\": changes nothing"
+                ));
             }
             for f in p.files.iter().chain(&p.remove).chain(&p.diffs) {
                 if f.starts_with('/') || f.split('/').any(|c| c == ".." || c.is_empty()) {
@@ -183,7 +185,9 @@ diffs = ["rust-lib.diff"]
     #[test]
     fn rejects_subject_without_prefix() {
         let bad = GOOD.replace("rust: cpu: add helpers", "add helpers");
-        assert!(Manifest::parse(&bad, "t").unwrap_err().contains("subsystem"));
+        assert!(Manifest::parse(&bad, "t")
+            .unwrap_err()
+            .contains("subsystem"));
     }
 
     #[test]
@@ -216,15 +220,15 @@ diffs = ["rust-lib.diff"]
         std::fs::write(dir.join("series.toml"), GOOD).unwrap();
         std::fs::write(dir.join("patches/rust-lib.diff"), "").unwrap();
         let e = Manifest::load(&dir).unwrap_err();
-        assert!(
-            e.contains("file rust/kernel/cpu.rs does not exist"),
-            "{e}"
-        );
+        assert!(e.contains("file rust/kernel/cpu.rs does not exist"), "{e}");
         std::fs::create_dir_all(dir.join("rust/kernel")).unwrap();
         std::fs::write(dir.join("rust/kernel/cpu.rs"), "").unwrap();
         std::fs::remove_file(dir.join("patches/rust-lib.diff")).unwrap();
         let e = Manifest::load(&dir).unwrap_err();
-        assert!(e.contains("diff patches/rust-lib.diff does not exist"), "{e}");
+        assert!(
+            e.contains("diff patches/rust-lib.diff does not exist"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

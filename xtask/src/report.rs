@@ -26,7 +26,10 @@ impl Tally {
 
     /// `passed N\nfailed N\nskipped N\n`.
     pub fn to_text(self) -> String {
-        format!("passed {}\nfailed {}\nskipped {}\n", self.passed, self.failed, self.skipped)
+        format!(
+            "passed {}\nfailed {}\nskipped {}\n",
+            self.passed, self.failed, self.skipped
+        )
     }
 
     /// Reads [`Tally::to_text`] output back.
@@ -75,7 +78,10 @@ pub fn print_verdict(paths: &Paths, arch: &str, v: &Verdict) -> Tally {
             Outcome::Skip => t.skipped += 1,
         }
     }
-    println!("  {:<28} {:>6} {:>6} {:>6}", "SUITE", "PASS", "FAIL", "SKIP");
+    println!(
+        "  {:<28} {:>6} {:>6} {:>6}",
+        "SUITE", "PASS", "FAIL", "SKIP"
+    );
     for (s, t) in &suites {
         println!("  {s:<28} {:>6} {:>6} {:>6}", t.passed, t.failed, t.skipped);
     }
@@ -88,8 +94,16 @@ pub fn print_verdict(paths: &Paths, arch: &str, v: &Verdict) -> Tally {
                 Outcome::Fail => "FAIL",
                 Outcome::Skip => "SKIP",
             };
-            let detail = if r.detail.is_empty() { String::new() } else { format!("  # {}", r.detail) };
-            let name = if r.suite == "kselftest" { r.name.clone() } else { format!("{}: {}", r.suite, r.name) };
+            let detail = if r.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  # {}", r.detail)
+            };
+            let name = if r.suite == "kselftest" {
+                r.name.clone()
+            } else {
+                format!("{}: {}", r.suite, r.name)
+            };
             println!("  {res:<6} {name}{detail}");
         }
     }
@@ -126,16 +140,26 @@ pub fn summary(paths: &Paths) -> Result<Tally> {
     for e in rd.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "txt") {
-            let name = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let name = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             stages.push((name, Tally::parse(&util::read(&p)?)));
         }
     }
     stages.sort_by(|a, b| a.0.cmp(&b.0));
     let mut total = Tally::default();
     println!();
-    println!("  {:<20} {:>6} {:>6} {:>6}", "STAGE", "PASS", "FAIL", "SKIP");
+    println!(
+        "  {:<20} {:>6} {:>6} {:>6}",
+        "STAGE", "PASS", "FAIL", "SKIP"
+    );
     for (name, t) in &stages {
-        println!("  {name:<20} {:>6} {:>6} {:>6}", t.passed, t.failed, t.skipped);
+        println!(
+            "  {name:<20} {:>6} {:>6} {:>6}",
+            t.passed, t.failed, t.skipped
+        );
         total.add(*t);
     }
     println!("skipped: {}", total.skipped);
@@ -149,7 +173,11 @@ mod tests {
 
     #[test]
     fn tally_round_trip() {
-        let t = Tally { passed: 3, failed: 1, skipped: 2 };
+        let t = Tally {
+            passed: 3,
+            failed: 1,
+            skipped: 2,
+        };
         assert_eq!(Tally::parse(&t.to_text()), t);
         assert_eq!(Tally::parse("garbage\n"), Tally::default());
     }

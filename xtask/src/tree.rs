@@ -119,11 +119,15 @@ pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
     let base = util::output(git(&tree).args(["rev-parse", "base^{commit}"]))?
         .trim()
         .to_string();
-    util::run(git(&tree).env("GIT_INDEX_FILE", &index).args(["read-tree", &base]))?;
+    util::run(
+        git(&tree)
+            .env("GIT_INDEX_FILE", &index)
+            .args(["read-tree", &base]),
+    )?;
     let mut parent = base;
     for (i, p) in m.patches.iter().enumerate() {
         let what = format!("patch {} \"{}\"", i + 1, p.subject);
-        apply_patch(paths, &index, p).map_err(|e| format!("{what}: {e}"))?;
+        apply_patch(paths, &index, m, i).map_err(|e| format!("{what}: {e}"))?;
         parent = commit(&tree, &index, &parent, p, m).map_err(|e| format!("{what}: {e}"))?;
     }
     let _ = std::fs::remove_file(&index);
@@ -131,7 +135,9 @@ pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
     if head.trim() != parent {
         // Refresh stat information first so that files whose content is
         // unchanged are not rewritten (and not rebuilt).
-        let _ = git(&tree).args(["update-index", "-q", "--refresh"]).status();
+        let _ = git(&tree)
+            .args(["update-index", "-q", "--refresh"])
+            .status();
         util::run(git(&tree).args(["reset", "-q", "--hard", &parent]))?;
     }
     // format-patch signs the cover letter with the configured identity.
@@ -144,27 +150,96 @@ pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
     Ok(parent)
 }
 
-fn apply_patch(paths: &Paths, index: &Path, p: &Patch) -> Result<()> {
+/// Files named in a unified diff (its `+++ b/` lines).
+pub fn diff_targets(diff: &str) -> Vec<&str> {
+    diff.lines()
+        .filter_map(|l| l.strip_prefix("+++ b/"))
+        .map(|l| l.split('\t').next().unwrap_or(l).trim_end())
+        .collect()
+}
+
+/// The content new file `f` has when patch `k` (0-based) adds it.
+///
+/// The repository holds each new file in its final form. When a later
+/// patch changes the file with a diff, the earlier state is what the
+/// later diffs, reverse-applied newest first, give back; it is written
+/// under `scratch` and that path is returned.
+fn staged_source(
+    paths: &Paths,
+    m: &Manifest,
+    k: usize,
+    f: &str,
+    scratch: &Path,
+) -> Result<PathBuf> {
+    let src = paths.repo.join(f);
+    let mut later = Vec::new();
+    for p in &m.patches[k + 1..] {
+        for d in &p.diffs {
+            let text = util::read(&paths.repo.join("patches").join(d))?;
+            if diff_targets(&text).contains(&f) {
+                later.push(d);
+            }
+        }
+    }
+    if later.is_empty() {
+        return Ok(src);
+    }
+    let _ = std::fs::remove_dir_all(scratch);
+    let dst = scratch.join(f);
+    util::mkdir(dst.parent().unwrap_or(scratch))?;
+    std::fs::copy(&src, &dst).map_err(|e| format!("{f}: {e}"))?;
+    for d in later.iter().rev() {
+        let diff = paths.repo.join("patches").join(d);
+        // The ceiling keeps git from finding a repository above `scratch`.
+        let out = Command::new("git")
+            .current_dir(scratch)
+            .env(
+                "GIT_CEILING_DIRECTORIES",
+                scratch.parent().unwrap_or(scratch),
+            )
+            .args(["apply", "-R", "--include", f])
+            .arg(&diff)
+            .output()
+            .map_err(|e| format!("git apply: {e}"))?;
+        if !out.status.success() {
+            return fail(format!(
+                "patches/{d} does not reverse-apply to {f}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(dst)
+}
+
+fn apply_patch(paths: &Paths, index: &Path, m: &Manifest, k: usize) -> Result<()> {
+    let p: &Patch = &m.patches[k];
     let tree = paths.tree();
+    let scratch = paths.build.join("staged");
     let gi = |args: &[&str]| {
         let mut c = git(&tree);
         c.env("GIT_INDEX_FILE", index).args(args);
         c
     };
     for f in &p.remove {
-        if util::output(&mut gi(&["ls-files", "--", f]))?.trim().is_empty() {
+        if util::output(&mut gi(&["ls-files", "--", f]))?
+            .trim()
+            .is_empty()
+        {
             return fail(format!("cannot remove {f}: not in the tree"));
         }
         util::run(&mut gi(&["update-index", "--force-remove", "--", f]))?;
     }
     for f in &p.files {
-        if !util::output(&mut gi(&["ls-files", "--", f]))?.trim().is_empty() {
+        if !util::output(&mut gi(&["ls-files", "--", f]))?
+            .trim()
+            .is_empty()
+        {
             return fail(format!(
                 "new file {f} already exists in the tree: change it with a diff"
             ));
         }
-        let src = paths.repo.join(f);
-        let meta = std::fs::metadata(&src).map_err(|e| format!("{f}: {e}"))?;
+        let src = staged_source(paths, m, k, f, &scratch)?;
+        let meta = std::fs::metadata(paths.repo.join(f)).map_err(|e| format!("{f}: {e}"))?;
         let mode = if meta.permissions().mode() & 0o111 != 0 {
             "100755"
         } else {
@@ -203,9 +278,7 @@ pub fn explain_apply_failure(diff_name: &str, diff: &str, err: &str) -> String {
             if let Some((file, at)) = rest.rsplit_once(':') {
                 let hunk = find_hunk(diff, file, at.trim());
                 let head = hunk.lines().next().unwrap_or("");
-                return format!(
-                    "{diff_name} does not apply: hunk {head} of {file} fails\n{hunk}"
-                );
+                return format!("{diff_name} does not apply: hunk {head} of {file} fails\n{hunk}");
             }
         }
     }
@@ -213,7 +286,10 @@ pub fn explain_apply_failure(diff_name: &str, diff: &str, err: &str) -> String {
         .lines()
         .find(|l| l.starts_with("error:"))
         .unwrap_or_else(|| err.lines().next().unwrap_or("unknown error"));
-    format!("{diff_name} does not apply: {}", first.trim_start_matches("error: "))
+    format!(
+        "{diff_name} does not apply: {}",
+        first.trim_start_matches("error: ")
+    )
 }
 
 /// The hunk of `file` in `diff` whose old range starts at `line`.
@@ -329,7 +405,8 @@ diff --git a/init/Kconfig b/init/Kconfig
 
     #[test]
     fn names_failing_hunk() {
-        let err = "error: patch failed: init/Kconfig:10\nerror: init/Kconfig: patch does not apply\n";
+        let err =
+            "error: patch failed: init/Kconfig:10\nerror: init/Kconfig: patch does not apply\n";
         let s = explain_apply_failure("patches/x.diff", DIFF, err);
         let first = s.lines().next().unwrap();
         assert_eq!(
@@ -344,7 +421,10 @@ diff --git a/init/Kconfig b/init/Kconfig
     fn names_other_errors() {
         let err = "error: kernel/nope.c: No such file or directory\n";
         let s = explain_apply_failure("patches/x.diff", DIFF, err);
-        assert_eq!(s, "patches/x.diff does not apply: kernel/nope.c: No such file or directory");
+        assert_eq!(
+            s,
+            "patches/x.diff does not apply: kernel/nope.c: No such file or directory"
+        );
     }
 
     /// A throwaway base tree: exercises assembly, idempotence (same ids,
@@ -356,7 +436,13 @@ diff --git a/init/Kconfig b/init/Kconfig
         let _ = std::fs::remove_dir_all(&root);
         let repo = root.join("repo");
         let build = root.join("build");
-        util::write(&repo.join("kernel/new.rs"), "// new\n").unwrap();
+        // Final form; patch 2 adds the second line with a diff.
+        util::write(&repo.join("kernel/new.rs"), "// new\n// more\n").unwrap();
+        util::write(
+            &repo.join("patches/more.diff"),
+            "--- a/kernel/new.rs\n+++ b/kernel/new.rs\n@@ -1 +1,2 @@\n // new\n+// more\n",
+        )
+        .unwrap();
         util::write(
             &repo.join("patches/mk.diff"),
             "--- a/kernel/Makefile\n+++ b/kernel/Makefile\n@@ -1 +1,2 @@\n obj-y += a.o\n+obj-y += new.o\n",
@@ -381,7 +467,10 @@ diff --git a/init/Kconfig b/init/Kconfig
         )
         .unwrap();
         std::env::set_var("BASE_TARBALL", &tar);
-        let paths = Paths { repo: repo.clone(), build };
+        let paths = Paths {
+            repo: repo.clone(),
+            build,
+        };
         assert_eq!(ensure_base(&paths).unwrap(), "6.12.0-test");
         let text = r#"
 [cover]
@@ -395,23 +484,46 @@ body = "adds"
 files = ["kernel/new.rs"]
 diffs = ["mk.diff"]
 remove = ["kernel/old.c"]
+[[patch]]
+subject = "demo: extend new.rs"
+body = "extends"
+diffs = ["more.diff"]
 "#;
         util::write(&repo.join("series.toml"), text).unwrap();
         let m = Manifest::load(&repo).unwrap();
         let head = assemble(&paths, &m).unwrap();
         let t = paths.tree();
-        assert_eq!(util::read(&t.join("kernel/Makefile")).unwrap(), "obj-y += a.o\nobj-y += new.o\n");
-        assert!(t.join("kernel/new.rs").is_file());
+        assert_eq!(
+            util::read(&t.join("kernel/Makefile")).unwrap(),
+            "obj-y += a.o\nobj-y += new.o\n"
+        );
+        assert_eq!(
+            util::read(&t.join("kernel/new.rs")).unwrap(),
+            "// new\n// more\n"
+        );
+        let first = util::output(git(&t).args(["show", "HEAD~1:kernel/new.rs"])).unwrap();
+        assert_eq!(
+            first, "// new\n",
+            "patch 1 carries the file before patch 2's diff"
+        );
         assert!(!t.join("kernel/old.c").exists());
-        let mtime = || std::fs::metadata(t.join("kernel/new.rs")).unwrap().modified().unwrap();
+        let mtime = || {
+            std::fs::metadata(t.join("kernel/new.rs"))
+                .unwrap()
+                .modified()
+                .unwrap()
+        };
         let before = mtime();
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert_eq!(assemble(&paths, &m).unwrap(), head, "ids must be stable");
         assert_eq!(mtime(), before, "unchanged files must not be rewritten");
         let patches = format_patches(&paths).unwrap();
-        assert_eq!(patches.len(), 2);
+        assert_eq!(patches.len(), 3);
         let cover = util::read(&patches[0]).unwrap();
-        assert!(cover.contains("Subject: [PATCH 0/1] demo: series"), "{cover}");
+        assert!(
+            cover.contains("Subject: [PATCH 0/2] demo: series"),
+            "{cover}"
+        );
         assert!(cover.contains("From: A Dev <a@example.org>"), "{cover}");
 
         util::write(

@@ -119,7 +119,10 @@ pub fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<()> {
         for l in &lines[lines.len().saturating_sub(30)..] {
             eprintln!("  | {l}");
         }
-        return fail(format!("{what} failed ({status}); full log: {}", log.display()));
+        return fail(format!(
+            "{what} failed ({status}); full log: {}",
+            log.display()
+        ));
     }
     Ok(())
 }
