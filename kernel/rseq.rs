@@ -18,6 +18,15 @@
 //! kernel clears `rseq->rseq_cs` lazily, whenever it finds the thread
 //! outside that section or moves it to the abort handler.
 //!
+//! The work is kept off the hot paths. The scheduler calls
+//! [`__rseq_sched_out`] when a thread is switched out; it peeks at
+//! `rseq->rseq_cs` and requests the notify-resume work only if the thread
+//! may be inside a critical section. [`__rseq_sched_in`] requests it when
+//! the thread comes back on a different CPU or with a different `mm_cid`
+//! than its area shows. A thread that blocks and wakes on the same CPU
+//! outside any critical section, the common case, returns to user space
+//! without any rseq work.
+//!
 //! The ABI rules themselves (layout, registration checks, descriptor
 //! validation) are in `kernel::rseq`, where they are tested on their own.
 //! The C side (`kernel/rseq_shim.c`) defines the system call entry and
@@ -29,7 +38,7 @@ use kernel::{
     cpu::CpuId,
     prelude::*,
     ptrace::PtRegs,
-    rseq::{self, field, CriticalSection, RawCriticalSection, Registration},
+    rseq::{self, field, CriticalSection, Events, Ids, RawCriticalSection, Registration},
     signal::{self, KSignal, Signal},
     task::Task,
     uaccess::{
@@ -40,20 +49,33 @@ use kernel::{
 
 const __LOG_PREFIX: &[u8] = b"rseq\0";
 
+/// The ids the current task's area must show now.
+fn current_ids(task: &Task) -> Ids {
+    Ids {
+        cpu: CpuId::current().as_u32(),
+        mm_cid: task.mm_cid() as u32,
+    }
+}
+
 /// Stores the CPU number, node and concurrency id of the current task
-/// into its area, inside one user access window.
+/// into its area, inside one user access window, unless the area already
+/// holds them.
 fn update_ids(task: &Task, reg: &Registration) -> Result {
-    let cpu = CpuId::current();
-    let mm_cid = task.mm_cid();
-    if mm_cid < 0 {
+    let now = current_ids(task);
+    if task.rseq_ids() == now {
+        return Ok(());
+    }
+    if (now.mm_cid as i32) < 0 {
         warn_once(&MM_CID_WARNED, "negative mm_cid");
     }
+    let cpu = CpuId::current();
     let mut ids = U32Batch::<4>::new(reg.area, reg.len as usize);
-    ids.push(field::CPU_ID_START, cpu.as_u32())?;
-    ids.push(field::CPU_ID, cpu.as_u32())?;
+    ids.push(field::CPU_ID_START, now.cpu)?;
+    ids.push(field::CPU_ID, now.cpu)?;
     ids.push(field::NODE_ID, cpu.node() as u32)?;
-    ids.push(field::MM_CID, mm_cid as u32)?;
+    ids.push(field::MM_CID, now.mm_cid)?;
     ids.commit()?;
+    rseq::set_current_ids(now);
     rseq::trace_update(task);
     Ok(())
 }
@@ -130,8 +152,8 @@ fn check_flags(flags: u32, structure: &str) -> Result {
 }
 
 /// Moves the thread to the abort handler if it was interrupted inside its
-/// critical section by an event, and clears `rseq->rseq_cs` once it is
-/// outside the section.
+/// critical section, and clears `rseq->rseq_cs` once it is outside the
+/// section. Called only after an event.
 fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
     let ip = regs.instruction_pointer();
     let Some(cs) = current_cs(reg)? else {
@@ -142,9 +164,6 @@ fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
     }
     check_flags(cs.raw().flags, "rseq_cs")?;
     check_flags(word::get::<u32>(reg.area + field::FLAGS)?, "rseq")?;
-    if rseq::take_current_events().is_empty() {
-        return Ok(());
-    }
     clear_cs(reg)?;
     rseq::trace_ip_fixup(ip, &cs);
     regs.set_instruction_pointer(cs.raw().abort_ip as usize);
@@ -175,17 +194,52 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
     // SAFETY: The caller guarantees that a non-null `regs` is the current
     // task's user registers, not accessed elsewhere meanwhile.
     let regs = (!regs.is_null()).then(|| unsafe { PtRegs::from_raw_mut(regs) });
-    // Without registers (system call return), `rseq_cs` is left alone so
-    // that `rseq_syscall()` can catch a system call made inside a section.
+    // Without an event the thread is in no critical section: the work was
+    // requested for the ids only. Without registers (system call return),
+    // `rseq_cs` is left alone so that `rseq_syscall()` can catch a system
+    // call made inside a section.
+    let events = rseq::take_current_events();
     let res = match regs {
-        Some(regs) => fixup_ip(&reg, regs),
-        None => Ok(()),
+        Some(regs) if !events.is_empty() => fixup_ip(&reg, regs),
+        _ => Ok(()),
     }
     .and_then(|()| update_ids(task, &reg));
     if res.is_err() {
         // SAFETY: The caller guarantees a non-null `ksig` is valid.
         let delivering = (!ksig.is_null()).then(|| unsafe { KSignal::from_raw(ksig) });
         signal::force_sigsegv(delivering.and_then(KSignal::signal));
+    }
+}
+
+/// Runs when the current task, which has rseq registered, is switched
+/// out. Called by the scheduler with interrupts disabled.
+///
+/// Peeks at `rseq->rseq_cs` without faulting and requests the
+/// notify-resume work only when the task may be inside a critical
+/// section: see [`rseq::needs_cs_check`].
+#[no_mangle]
+pub extern "C" fn __rseq_sched_out() {
+    let task = kernel::current!();
+    if task.is_exiting() {
+        return;
+    }
+    let Some(reg) = task.rseq_registration() else {
+        return;
+    };
+    let peek = word::get_nofault::<u64>(reg.area + field::RSEQ_CS);
+    if rseq::needs_cs_check(peek) {
+        rseq::raise_current_events(Events::PREEMPT);
+    }
+}
+
+/// Runs when the current task, which has rseq registered, was switched
+/// in, with its CPU and `mm_cid` final. Requests the notify-resume work if
+/// its area does not show them.
+#[no_mangle]
+pub extern "C" fn __rseq_sched_in() {
+    let task = kernel::current!();
+    if task.rseq_ids() != current_ids(task) {
+        task.set_notify_resume();
     }
 }
 
@@ -254,6 +308,7 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
     }
     rseq::set_current_registration(Some(reg));
     // Fill in the id fields before the thread returns to user space.
+    rseq::set_current_ids(Ids::STALE);
     task.set_notify_resume();
     Ok(())
 }

@@ -14,4 +14,12 @@ unsigned long rust_helper_rseq_take_event_mask(void)
 	current->rseq_event_mask = 0;
 	return mask;
 }
+
+void rust_helper_rseq_raise_events(unsigned long events)
+{
+	/* Also called by the scheduler, with interrupts disabled. */
+	scoped_guard(irqsave)
+		current->rseq_event_mask |= events;
+	rseq_set_notify_resume(current);
+}
 #endif

@@ -61,8 +61,8 @@ pub const NO_RESTART_FLAGS: u32 = bindings::rseq_cs_flags_RSEQ_CS_FLAG_NO_RESTAR
     | bindings::rseq_cs_flags_RSEQ_CS_FLAG_NO_RESTART_ON_MIGRATE;
 
 /// Why the current task may have to leave its critical section: the bits
-/// of `task_struct::rseq_event_mask`, set by the scheduler, signal
-/// delivery and membarrier.
+/// of `task_struct::rseq_event_mask`, set by the scheduler when the task
+/// may be inside a critical section, by signal delivery and by membarrier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Events(u32);
 
@@ -73,7 +73,9 @@ impl Events {
     /// A signal is being delivered.
     pub const SIGNAL: Events =
         Events(1 << bindings::rseq_cs_flags_bit_RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL_BIT);
-    /// The task moved to another CPU.
+    /// The task moved to another CPU. The scheduler no longer sets it: a
+    /// migration follows a switch out, which sets [`Events::PREEMPT`]
+    /// when it matters.
     pub const MIGRATE: Events =
         Events(1 << bindings::rseq_cs_flags_bit_RSEQ_CS_FLAG_NO_RESTART_ON_MIGRATE_BIT);
 
@@ -86,6 +88,56 @@ impl Events {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+}
+
+/// Whether a task that is switched out while its `rseq_cs` field reads as
+/// `peek` must have its critical section checked before it next returns
+/// to user space.
+///
+/// A thread stores `rseq_cs` before it enters a section, and the field
+/// cannot change while the thread is off the CPU, so a thread whose field
+/// reads 0 is in no section. A read that failed (the page was not present
+/// and faults were not allowed) proves nothing.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::{prelude::*, rseq::needs_cs_check};
+///
+/// assert!(!needs_cs_check(Ok(0)));
+/// assert!(needs_cs_check(Ok(0x7f00_0000_1000)));
+/// assert!(needs_cs_check(Err(EFAULT)));
+/// ```
+#[inline]
+pub fn needs_cs_check(peek: Result<u64>) -> bool {
+    !matches!(peek, Ok(0))
+}
+
+/// The CPU number and memory-map concurrency id a task's rseq area holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ids {
+    /// `cpu_id_start` and `cpu_id`; `node_id` follows from it.
+    pub cpu: u32,
+    /// `mm_cid`.
+    pub mm_cid: u32,
+}
+
+impl Ids {
+    /// Differs from the ids of every task (no CPU has number `u32::MAX`),
+    /// so that the next return to user space stores them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::rseq::Ids;
+    ///
+    /// assert_ne!(Ids::STALE, Ids { cpu: 0, mm_cid: 0 });
+    /// assert_ne!(Ids::STALE, Ids { cpu: 3, mm_cid: u32::MAX });
+    /// ```
+    pub const STALE: Ids = Ids {
+        cpu: u32::MAX,
+        mm_cid: u32::MAX,
+    };
 }
 
 /// Checks the address and length of a new registration.
@@ -319,6 +371,46 @@ impl Task {
             sig,
         })
     }
+}
+
+impl Task {
+    /// Returns the ids last stored into the task's rseq area, or
+    /// [`Ids::STALE`] when the next return to user space must store them.
+    pub fn rseq_ids(&self) -> Ids {
+        let t = self.0.get();
+        // SAFETY: By the type invariant `t` is a valid task. The fields are
+        // written by the task itself and, before the child runs, by fork.
+        let (cpu, mm_cid) = unsafe {
+            (
+                ptr::read(ptr::addr_of!((*t).rseq_ids_cpu)),
+                ptr::read(ptr::addr_of!((*t).rseq_ids_cid)),
+            )
+        };
+        if cpu == u32::MAX {
+            return Ids::STALE;
+        }
+        Ids { cpu, mm_cid }
+    }
+}
+
+/// Records `ids` as what the current task's rseq area holds.
+pub fn set_current_ids(ids: Ids) {
+    // SAFETY: `get_current()` is the running task, which is valid; only
+    // the task itself writes these fields while it runs.
+    unsafe {
+        let t = bindings::get_current();
+        ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cpu), ids.cpu);
+        ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cid), ids.mm_cid);
+    }
+}
+
+/// Adds `events` to the current task's pending [`Events`] and requests the
+/// notify-resume work, which acts on them before the task returns to user
+/// space. Callable with interrupts disabled.
+pub fn raise_current_events(events: Events) {
+    // SAFETY: Acts on the current task under the guard rseq uses for the
+    // event mask (saving the interrupt state).
+    unsafe { bindings::rseq_raise_events(events.0 as _) }
 }
 
 /// Registers (`Some`) or unregisters (`None`) rseq for the current task.

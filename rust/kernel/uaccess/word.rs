@@ -64,6 +64,32 @@ pub fn get<T: UserWord>(ptr: UserPtr) -> Result<T> {
     T::get(ptr)
 }
 
+/// Loads a `u32` or `u64` from user space without ever sleeping, for
+/// callers that run with preemption or interrupts disabled.
+///
+/// Fails with `EFAULT` where [`get`] would, and also where the load would
+/// have to fault the page in: the caller then takes a slower path that
+/// may sleep.
+#[inline]
+pub fn get_nofault<T: UserWord>(ptr: UserPtr) -> Result<T> {
+    let mut val = T::default();
+    // SAFETY: `val` is valid for writes of `size_of::<T>()` bytes, and any
+    // bit pattern is a valid `u32` or `u64`, the only `UserWord` types.
+    // `copy_from_user_nofault()` checks the user address and returns an
+    // error instead of handling a fault.
+    let ret = unsafe {
+        bindings::copy_from_user_nofault(
+            (&mut val as *mut T).cast(),
+            ptr as *const core::ffi::c_void,
+            core::mem::size_of::<T>(),
+        )
+    };
+    if ret != 0 {
+        return Err(EFAULT);
+    }
+    Ok(val)
+}
+
 /// Stores a `u32` or `u64` to user space. Errors as for [`get`].
 #[inline]
 pub fn put<T: UserWord>(ptr: UserPtr, val: T) -> Result {
