@@ -10,11 +10,12 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 XTASK := $(BUILD_DIR)/cargo/debug/xtask
 
-.PHONY: help deps xtask run test series check build tree clean distclean
+.PHONY: help deps xtask run test bench series check build tree clean distclean
 
 help:
 	@echo "make run [ARCH=x86_64|arm64]  build, boot under QEMU, run the kselftests"
 	@echo "make test                     tooling tests + guest runs on every arch + static checks"
+	@echo "make bench [ARCH=x86_64|arm64] rseq_bench on the series and the base (C rseq) kernels"
 	@echo "make series                   git format-patch series with cover letter in build/series"
 	@echo "make check                    static checks (rustfmt, warnings, SAFETY, checkpatch)"
 	@echo "make build [ARCH=...]         kernel and kselftests only"
@@ -32,6 +33,9 @@ run: xtask
 
 test: xtask
 	@$(XTASK) test
+
+bench: xtask
+	@$(XTASK) bench $(ARCH)
 
 series: xtask
 	@$(XTASK) series

@@ -19,9 +19,10 @@
 //! outside that section or moves it to the abort handler.
 //!
 //! The work is kept off the hot paths. The scheduler calls
-//! [`__rseq_sched_out`] when a thread is switched out; it peeks at
-//! `rseq->rseq_cs` and requests the notify-resume work only if the thread
-//! may be inside a critical section. [`__rseq_sched_in`] requests it when
+//! [`__rseq_sched_out`] when a thread is switched out; it looks at the
+//! thread's critical section without faulting and requests the
+//! notify-resume work only if the thread is inside it, or if it could not
+//! tell. [`__rseq_sched_in`] requests it when
 //! the thread comes back on a different CPU or with a different `mm_cid`
 //! than its area shows. A thread that blocks and wakes on the same CPU
 //! outside any critical section, the common case, returns to user space
@@ -32,17 +33,19 @@
 //! The C side (`kernel/rseq_shim.c`) defines the system call entry and
 //! the tracepoints.
 
+use core::mem::size_of;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     bindings,
     cpu::CpuId,
     prelude::*,
-    ptrace::PtRegs,
-    rseq::{self, field, CriticalSection, Events, Ids, RawCriticalSection, Registration},
+    ptrace::{self, PtRegs},
+    rseq::{self, field, CriticalSection, Events, Ids, RawCriticalSection, Registration, Stat},
     signal::{self, KSignal, Signal},
     task::Task,
+    types::FromBytes,
     uaccess::{
-        word::{self, U32Batch},
+        word::{self, U32Batch, UserWord},
         UserPtr, UserSlice,
     },
 };
@@ -75,6 +78,7 @@ fn update_ids(task: &Task, reg: &Registration) -> Result {
     ids.push(field::NODE_ID, cpu.node() as u32)?;
     ids.push(field::MM_CID, now.mm_cid)?;
     ids.commit()?;
+    rseq::count(Stat::Ids);
     rseq::set_current_ids(now);
     rseq::trace_update(task);
     Ok(())
@@ -92,12 +96,43 @@ fn reset_ids(reg: &Registration) -> Result {
 }
 
 fn clear_cs(reg: &Registration) -> Result {
+    rseq::count(Stat::Clear);
     word::put::<u64>(reg.area + field::RSEQ_CS, 0)
 }
 
+/// How user memory is read when looking at a critical section.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Pages may be faulted in: the resume handler and system call exit.
+    MayFault,
+    /// Nothing may sleep: the scheduler. A failed read proves nothing.
+    NoFault,
+}
+
+impl Access {
+    fn word<T: UserWord + FromBytes>(self, ptr: UserPtr) -> Result<T> {
+        match self {
+            Access::MayFault => word::get(ptr),
+            Access::NoFault => word::read_nofault(ptr),
+        }
+    }
+
+    fn descriptor(self, ptr: UserPtr) -> Result<RawCriticalSection> {
+        match self {
+            Access::MayFault => UserSlice::new(ptr, size_of::<RawCriticalSection>())
+                .reader()
+                .read(),
+            Access::NoFault => word::read_nofault(ptr),
+        }
+    }
+}
+
 /// Reads and validates the critical section the area points at, if any.
-fn current_cs(reg: &Registration) -> Result<Option<CriticalSection>> {
-    let ptr = word::get::<u64>(reg.area + field::RSEQ_CS)?;
+fn current_cs(reg: &Registration, access: Access) -> Result<Option<CriticalSection>> {
+    if access == Access::MayFault {
+        rseq::count(Stat::Cs);
+    }
+    let ptr = access.word::<u64>(reg.area + field::RSEQ_CS)?;
     if ptr == 0 {
         return Ok(None);
     }
@@ -105,15 +140,14 @@ fn current_cs(reg: &Registration) -> Result<Option<CriticalSection>> {
     if ptr >= task_size {
         return Err(EINVAL);
     }
-    let raw: RawCriticalSection =
-        UserSlice::new(ptr as UserPtr, core::mem::size_of::<RawCriticalSection>())
-            .reader()
-            .read()?;
-    let cs = raw.validate(task_size)?;
+    let cs = access.descriptor(ptr as UserPtr)?.validate(task_size)?;
     let sig_addr = cs.signature_address();
-    let sig = word::get::<u32>(sig_addr as UserPtr)?;
+    let sig = access.word::<u32>(sig_addr as UserPtr)?;
     if sig != reg.sig {
-        rseq::warn_bad_signature(sig, reg.sig, sig_addr as UserPtr);
+        // The scheduler's look leaves the report to the resume handler.
+        if access == Access::MayFault {
+            rseq::warn_bad_signature(sig, reg.sig, sig_addr as UserPtr);
+        }
         return Err(EINVAL);
     }
     Ok(Some(cs))
@@ -156,7 +190,7 @@ fn check_flags(flags: u32, structure: &str) -> Result {
 /// section. Called only after an event.
 fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
     let ip = regs.instruction_pointer();
-    let Some(cs) = current_cs(reg)? else {
+    let Some(cs) = current_cs(reg, Access::MayFault)? else {
         return Ok(());
     };
     if !cs.contains(ip as u64) {
@@ -165,6 +199,7 @@ fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
     check_flags(cs.raw().flags, "rseq_cs")?;
     check_flags(word::get::<u32>(reg.area + field::FLAGS)?, "rseq")?;
     clear_cs(reg)?;
+    rseq::count(Stat::Fixup);
     rseq::trace_ip_fixup(ip, &cs);
     regs.set_instruction_pointer(cs.raw().abort_ip as usize);
     Ok(())
@@ -191,6 +226,10 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
     let Some(reg) = task.rseq_registration() else {
         return;
     };
+    rseq::count(Stat::Resume);
+    if !ksig.is_null() {
+        rseq::count(Stat::Signal);
+    }
     // SAFETY: The caller guarantees that a non-null `regs` is the current
     // task's user registers, not accessed elsewhere meanwhile.
     let regs = (!regs.is_null()).then(|| unsafe { PtRegs::from_raw_mut(regs) });
@@ -214,9 +253,9 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
 /// Runs when the current task, which has rseq registered, is switched
 /// out. Called by the scheduler with interrupts disabled.
 ///
-/// Peeks at `rseq->rseq_cs` without faulting and requests the
-/// notify-resume work only when the task may be inside a critical
-/// section: see [`rseq::needs_cs_check`].
+/// Looks at the task's critical section without faulting and requests
+/// the notify-resume work only when the resume handler could have
+/// something to do: see [`rseq::needs_resume_check`].
 #[no_mangle]
 pub extern "C" fn __rseq_sched_out() {
     let task = kernel::current!();
@@ -226,8 +265,11 @@ pub extern "C" fn __rseq_sched_out() {
     let Some(reg) = task.rseq_registration() else {
         return;
     };
-    let peek = word::get_nofault::<u64>(reg.area + field::RSEQ_CS);
-    if rseq::needs_cs_check(peek) {
+    rseq::count(Stat::SchedOut);
+    let peek = current_cs(&reg, Access::NoFault);
+    let ip = ptrace::current_user_instruction_pointer();
+    if rseq::needs_resume_check(peek, ip as u64) {
+        rseq::count(Stat::PeekHit);
         rseq::raise_current_events(Events::PREEMPT);
     }
 }
@@ -239,6 +281,7 @@ pub extern "C" fn __rseq_sched_out() {
 pub extern "C" fn __rseq_sched_in() {
     let task = kernel::current!();
     if task.rseq_ids() != current_ids(task) {
+        rseq::count(Stat::SchedIn);
         task.set_notify_resume();
     }
 }
@@ -259,7 +302,7 @@ pub unsafe extern "C" fn rseq_syscall(regs: *mut bindings::pt_regs) {
     };
     // SAFETY: The caller guarantees `regs` is the current task's registers.
     let ip = unsafe { PtRegs::from_raw_mut(regs) }.instruction_pointer();
-    match current_cs(&reg) {
+    match current_cs(&reg, Access::MayFault) {
         Ok(Some(cs)) if !cs.contains(ip as u64) => {}
         Ok(None) => {}
         _ => signal::force_sig(Signal::SIGSEGV),

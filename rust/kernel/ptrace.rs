@@ -46,3 +46,16 @@ impl PtRegs {
         unsafe { bindings::instruction_pointer_set(self.0.get(), ip as _) }
     }
 }
+
+/// Returns the instruction pointer the current task resumes at when it
+/// returns to user space, as saved on its entry to the kernel.
+///
+/// Meaningful for user tasks only. Callable in any context, the scheduler
+/// included; the value changes only when the kernel moves the task (for
+/// signal delivery, rseq aborts, `ptrace`).
+#[inline]
+pub fn current_user_instruction_pointer() -> usize {
+    // SAFETY: The current task's saved user registers always exist; the
+    // helper only reads its instruction pointer.
+    unsafe { bindings::current_user_instruction_pointer() as usize }
+}

@@ -90,27 +90,45 @@ impl Events {
     }
 }
 
-/// Whether a task that is switched out while its `rseq_cs` field reads as
-/// `peek` must have its critical section checked before it next returns
-/// to user space.
+/// Whether a task switched out at user instruction pointer `ip` needs the
+/// resume handler to look at its critical section, given `peek`, what a
+/// read of its section that was not allowed to fault gave: no section,
+/// a valid one, or an error (unreadable or invalid descriptor, or wrong
+/// signature).
 ///
-/// A thread stores `rseq_cs` before it enters a section, and the field
-/// cannot change while the thread is off the CPU, so a thread whose field
-/// reads 0 is in no section. A read that failed (the page was not present
-/// and faults were not allowed) proves nothing.
+/// A thread stores `rseq_cs` before it enters a section, and neither the
+/// field nor its instruction pointer changes while it is off the CPU. A
+/// thread with no section, or with a valid section it is not inside,
+/// would be left alone by the handler; anything else goes to the handler,
+/// which aborts the section or kills the thread as the ABI says.
 ///
 /// # Examples
 ///
 /// ```
-/// use kernel::{prelude::*, rseq::needs_cs_check};
+/// use kernel::{prelude::*, rseq::{needs_resume_check, RawCriticalSection}};
 ///
-/// assert!(!needs_cs_check(Ok(0)));
-/// assert!(needs_cs_check(Ok(0x7f00_0000_1000)));
-/// assert!(needs_cs_check(Err(EFAULT)));
+/// let cs = RawCriticalSection {
+///     version: 0,
+///     flags: 0,
+///     start_ip: 0x1000,
+///     post_commit_offset: 0x20,
+///     abort_ip: 0x2000,
+/// }
+/// .validate(1 << 47)
+/// .unwrap();
+/// assert!(!needs_resume_check(Ok(None), 0x1000));
+/// assert!(!needs_resume_check(Ok(Some(cs)), 0x1020));
+/// assert!(needs_resume_check(Ok(Some(cs)), 0x1000));
+/// assert!(needs_resume_check(Err(EFAULT), 0x3000));
+/// assert!(needs_resume_check(Err(EINVAL), 0x3000));
 /// ```
 #[inline]
-pub fn needs_cs_check(peek: Result<u64>) -> bool {
-    !matches!(peek, Ok(0))
+pub fn needs_resume_check(peek: Result<Option<CriticalSection>>, ip: u64) -> bool {
+    match peek {
+        Ok(None) => false,
+        Ok(Some(cs)) => cs.contains(ip),
+        Err(_) => true,
+    }
 }
 
 /// The CPU number and memory-map concurrency id a task's rseq area holds.
@@ -428,6 +446,44 @@ pub fn set_current_registration(reg: Option<Registration>) {
         ptr::write(ptr::addr_of_mut!((*t).rseq_len), r.len);
         ptr::write(ptr::addr_of_mut!((*t).rseq_sig), r.sig);
     }
+}
+
+/// Work that `CONFIG_RSEQ_STATS` counts, shown in debugfs as `rseq/stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Stat {
+    /// A thread with rseq registered was switched out.
+    SchedOut = bindings::rseq_stat_RSEQ_STAT_SCHED_OUT,
+    /// The peek at switch out found `rseq_cs` set (or could not read it).
+    PeekHit = bindings::rseq_stat_RSEQ_STAT_PEEK_HIT,
+    /// A thread was switched in with ids its area does not show.
+    SchedIn = bindings::rseq_stat_RSEQ_STAT_SCHED_IN,
+    /// The resume handler ran for a thread with rseq registered.
+    Resume = bindings::rseq_stat_RSEQ_STAT_RESUME,
+    /// ... of which for a signal being delivered.
+    Signal = bindings::rseq_stat_RSEQ_STAT_SIGNAL,
+    /// The id fields were stored.
+    Ids = bindings::rseq_stat_RSEQ_STAT_IDS,
+    /// A critical section descriptor was read and checked.
+    Cs = bindings::rseq_stat_RSEQ_STAT_CS,
+    /// `rseq_cs` was cleared.
+    Clear = bindings::rseq_stat_RSEQ_STAT_CLEAR,
+    /// A thread was moved to its abort handler.
+    Fixup = bindings::rseq_stat_RSEQ_STAT_FIXUP,
+}
+
+/// Counts one occurrence of `stat` when `CONFIG_RSEQ_STATS` is enabled;
+/// compiles to nothing otherwise. Callable from any context.
+#[inline]
+pub fn count(stat: Stat) {
+    #[cfg(CONFIG_RSEQ_STATS)]
+    // SAFETY: The counter is per CPU and the function is safe in any
+    // context; `stat` is one of the C enum's values.
+    unsafe {
+        bindings::rseq_stat_inc(stat as _)
+    };
+    #[cfg(not(CONFIG_RSEQ_STATS))]
+    let _ = stat;
 }
 
 /// Returns and clears the current task's pending [`Events`], atomically

@@ -20,8 +20,15 @@ mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 . /etc/guest.conf
 echo "@@ guest: $(nproc) CPUs online, kernel $(uname -r)"
-echo "@@ guest: kselftest begin"
-cd /kselftest && ./run_kselftest.sh $KSFT_ARGS
-echo "@@ guest: kselftest end, runner exit $?"
+if [ -n "$GUEST_CMD" ]; then
+	# Another program than the kselftest runner (the benchmark).
+	echo "@@ guest: command begin"
+	sh -c "$GUEST_CMD"
+	echo "@@ guest: command end, exit $?"
+else
+	echo "@@ guest: kselftest begin"
+	cd /kselftest && ./run_kselftest.sh $KSFT_ARGS
+	echo "@@ guest: kselftest end, runner exit $?"
+fi
 sync
 reboot -f

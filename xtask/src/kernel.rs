@@ -54,10 +54,55 @@ pub fn missing_options(requests: &[(String, String, String)], config: &str) -> V
         .collect()
 }
 
-fn kmake(paths: &Paths, arch: &Arch, obj: &Path) -> Command {
+/// Options of the series that the base tree does not know; the base
+/// kernel is configured without them.
+pub const SERIES_ONLY_OPTIONS: &[&str] = &["CONFIG_RSEQ_STATS"];
+
+/// One kernel to configure and build: the series, or the unchanged base
+/// tree (the C rseq the benchmark compares against).
+pub struct Target<'a> {
+    /// The architecture.
+    pub arch: &'a Arch,
+    /// Source tree.
+    pub tree: PathBuf,
+    /// Object folder.
+    pub obj: PathBuf,
+    /// Name for logs and scratch folders: `ARCH` or `ARCH-base`.
+    pub name: String,
+    /// Whether this is the base tree.
+    pub base: bool,
+}
+
+impl<'a> Target<'a> {
+    /// The series kernel for `arch`.
+    pub fn series(paths: &Paths, arch: &'a Arch) -> Self {
+        Target {
+            arch,
+            tree: paths.tree(),
+            obj: paths.obj(arch.name),
+            name: arch.name.to_string(),
+            base: false,
+        }
+    }
+
+    /// The base kernel for `arch`, built from the worktree at `tree`.
+    pub fn base(paths: &Paths, arch: &'a Arch, tree: PathBuf) -> Self {
+        let name = format!("{}-base", arch.name);
+        Target {
+            arch,
+            tree,
+            obj: paths.obj(&name),
+            name,
+            base: true,
+        }
+    }
+}
+
+fn kmake(t: &Target, obj: &Path) -> Command {
+    let arch = t.arch;
     let mut c = Command::new("make");
     c.arg("-C")
-        .arg(paths.tree())
+        .arg(&t.tree)
         .arg(format!("O={}", obj.display()))
         .arg(format!("ARCH={}", arch.karch))
         .arg("LLVM=1")
@@ -80,12 +125,13 @@ pub fn fragments(paths: &Paths, arch: &Arch, debug: bool) -> Vec<PathBuf> {
 
 /// Generates the configuration in a scratch object directory and copies
 /// it to the real one only when it changed (so kbuild stays incremental).
-pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
-    let kc = paths.build.join(format!("kconfig-{}", arch.name));
-    let log = paths.logs().join(format!("config-{}.log", arch.name));
+pub fn configure(paths: &Paths, t: &Target, debug: bool) -> Result<()> {
+    let arch = t.arch;
+    let kc = paths.build.join(format!("kconfig-{}", t.name));
+    let log = paths.logs().join(format!("config-{}.log", t.name));
     let _ = std::fs::remove_file(&log);
     util::run_logged(
-        kmake(paths, arch, &kc).arg("tinyconfig"),
+        kmake(t, &kc).arg("tinyconfig"),
         &log,
         "make tinyconfig",
     )?;
@@ -99,9 +145,12 @@ pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
             .to_string();
         requests.extend(parse_fragment(&name, &util::read(f)?));
     }
+    if t.base {
+        requests.retain(|(_, sym, _)| !SERIES_ONLY_OPTIONS.contains(&sym.as_str()));
+    }
     util::run_logged(
-        Command::new(paths.tree().join("scripts/kconfig/merge_config.sh"))
-            .current_dir(paths.tree())
+        Command::new(t.tree.join("scripts/kconfig/merge_config.sh"))
+            .current_dir(&t.tree)
             .env("ARCH", arch.karch)
             .env("LLVM", "1")
             .arg("-m")
@@ -113,7 +162,7 @@ pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
         "merge_config.sh",
     )?;
     util::run_logged(
-        kmake(paths, arch, &kc).arg("olddefconfig"),
+        kmake(t, &kc).arg("olddefconfig"),
         &log,
         "make olddefconfig",
     )?;
@@ -125,13 +174,12 @@ pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
         }
         return fail(format!(
             "{}: {} requested option(s) did not survive olddefconfig (first: {})",
-            arch.name,
+            t.name,
             missing.len(),
             missing[0]
         ));
     }
-    let obj = paths.obj(arch.name);
-    let dest = obj.join(".config");
+    let dest = t.obj.join(".config");
     if std::fs::read_to_string(&dest).ok().as_deref() != Some(config.as_str()) {
         util::write(&dest, &config)?;
     }
@@ -139,27 +187,28 @@ pub fn configure(paths: &Paths, arch: &Arch, debug: bool) -> Result<()> {
 }
 
 /// Builds the boot image and exports the UAPI headers. Returns the image.
-pub fn build(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
-    let obj = paths.obj(arch.name);
-    let log = paths.logs().join(format!("build-{}.log", arch.name));
+pub fn build(paths: &Paths, t: &Target) -> Result<PathBuf> {
+    let arch = t.arch;
+    let obj = &t.obj;
+    let log = paths.logs().join(format!("build-{}.log", t.name));
     let _ = std::fs::remove_file(&log);
     let target = Path::new(arch.image)
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     util::run_logged(
-        kmake(paths, arch, &obj).arg("rustavailable"),
+        kmake(t, obj).arg("rustavailable"),
         &log,
         "make LLVM=1 rustavailable (the Rust toolchain is not usable; run make deps)",
     )?;
-    forget_stale_bindings(&obj)?;
+    forget_stale_bindings(obj)?;
     util::run_logged(
-        kmake(paths, arch, &obj)
+        kmake(t, obj)
             .arg("CLIPPY=1")
             .arg(&target)
             .arg("headers"),
         &log,
-        &format!("kernel build for {}", arch.name),
+        &format!("kernel build for {}", t.name),
     )?;
     Ok(obj.join(arch.image))
 }

@@ -4,6 +4,7 @@
 //! door; run `xtask help` for the subcommands.
 
 mod arch;
+mod bench;
 mod checks;
 mod cpio;
 mod initramfs;
@@ -28,13 +29,17 @@ usage: xtask COMMAND [ARGS]
   series            tree, then git format-patch --cover-letter into build/series
   build ARCH        tree, config, kernel and kselftests for ARCH (x86_64, arm64)
   run ARCH          build, boot under QEMU, run the kselftests, print the verdict
+  bench ARCH        rseq_bench on the series kernel and on the base (C rseq) kernel,
+                    ratios ours/C and the series' rseq counters
   check             static checks (rustfmt, Rust warnings, checkpatch --strict)
   test              tooling tests, run on every arch, checks; ends with N passed, N failed
   help              this text
 environment: BUILD_DIR (default build/), DEBUG=1 (merge configs/debug.config too),
-  KSFT_ARGS (run_kselftest.sh arguments), GUEST_TIMEOUT (seconds, default 1800),
+  KSFT_ARGS (run_kselftest.sh arguments), GUEST_CMD (shell command run instead
+  of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800),
   RSEQ_PARAM_THREADS (param_test threads in run_param_test.sh, default 8),
-  RSEQ_PARAM_MATRIX (arches running run_param_test.sh by default, default x86_64; or all)";
+  RSEQ_PARAM_MATRIX (arches running run_param_test.sh by default, default x86_64; or all),
+  BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"50000 7 64\")";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
         Some("series") => series(&paths).map(|_| ()),
         Some("build") => one_arch(&args).and_then(|a| build(&paths, a).map(|_| ())),
         Some("run") => one_arch(&args).and_then(|a| run_cmd(&paths, a)),
+        Some("bench") => one_arch(&args).and_then(|a| bench_cmd(&paths, a)),
         Some("check") => check_cmd(&paths),
         Some("test") => test_cmd(&paths),
         Some("help") | None => {
@@ -139,10 +145,11 @@ fn build(paths: &Paths, a: &Arch) -> Result<(std::path::PathBuf, std::path::Path
         "{}: configure (tinyconfig + configs/*.config)",
         a.name
     ));
-    kernel::configure(paths, a, debug())?;
+    let target = kernel::Target::series(paths, a);
+    kernel::configure(paths, &target, debug())?;
     done(t);
     let t = step(&format!("{}: build kernel (LLVM=1 CLIPPY=1)", a.name));
-    let image = kernel::build(paths, a)?;
+    let image = kernel::build(paths, &target)?;
     done(t);
     let t = step(&format!("{}: build and install kselftests", a.name));
     let ksft = kernel::selftests(paths, a)?;
@@ -180,13 +187,14 @@ fn guest_run(a: &Arch, ksft: &std::path::Path) -> Result<GuestRun> {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    Ok(GuestRun {
-        args,
-        env: vec![(
-            "KSELFTEST_RUN_PARAM_TEST_SH_ARGS".to_string(),
-            format!("-t {threads}"),
-        )],
-    })
+    let mut env = vec![(
+        "KSELFTEST_RUN_PARAM_TEST_SH_ARGS".to_string(),
+        format!("-t {threads}"),
+    )];
+    if let Ok(cmd) = std::env::var("GUEST_CMD") {
+        env.push(("GUEST_CMD".to_string(), cmd));
+    }
+    Ok(GuestRun { args, env })
 }
 
 /// Builds, boots and judges one architecture.
@@ -233,6 +241,79 @@ fn run_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     } else {
         Err(format!("{}: guest run failed", a.name))
     }
+}
+
+/// Boots `image` with `initrd` and returns the console log.
+fn boot(paths: &Paths, a: &Arch, image: &std::path::Path, initrd: &std::path::Path, label: &str) -> Result<String> {
+    let limit = std::env::var("GUEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1800);
+    let log = paths.logs().join(format!("console-{label}.log"));
+    util::mkdir(&paths.logs())?;
+    let t = step(&format!(
+        "{label}: boot under QEMU ({} vCPUs, limit {limit} s), console in {}",
+        qemu::CPUS,
+        log.display()
+    ));
+    let end = qemu::run(
+        qemu::command(a, image, initrd, ""),
+        &log,
+        Duration::from_secs(limit),
+        |l| l.starts_with("rseq_bench ") || l.starts_with("@@"),
+    )?;
+    done(t);
+    if end == qemu::End::TimedOut {
+        return Err(format!("{label}: guest timed out after {limit} s (GUEST_TIMEOUT)"));
+    }
+    let text = std::fs::read(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
+}
+
+/// Runs `rseq_bench` on the series kernel and on the base kernel (same
+/// configuration, C rseq), one QEMU session each, and prints the ratios.
+fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
+    let (image, ksft) = build(paths, a)?;
+    let wt = tree::ensure_base_worktree(paths)?;
+    let base = kernel::Target::base(paths, a, wt);
+    let t = step(&format!("{}: configure and build the base kernel", base.name));
+    kernel::configure(paths, &base, false)?;
+    let base_image = kernel::build(paths, &base)?;
+    done(t);
+    let args = std::env::var("BENCH_ARGS").unwrap_or_else(|_| "50000 7 64".to_string());
+    if !args.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
+        return Err(format!("BENCH_ARGS must be numbers, got \"{args}\""));
+    }
+    let run = GuestRun {
+        args: String::new(),
+        env: vec![(
+            "GUEST_CMD".to_string(),
+            format!("/kselftest/rseq/rseq_bench {args}"),
+        )],
+    };
+    let initrd = initramfs::build(paths, a, &ksft, &run)?;
+    let ours_log = boot(paths, a, &image, &initrd, &format!("bench-{}", a.name))?;
+    let base_log = boot(paths, a, &base_image, &initrd, &format!("bench-{}", base.name))?;
+    let ours = bench::parse(&ours_log);
+    let theirs = bench::parse(&base_log);
+    let rows = bench::compare(&ours, &theirs)?;
+    let mut out = format!(
+        "rseq_bench {args} on {} (4 vCPUs, TCG): median ns per iteration, ours = series \
+         (CONFIG_RSEQ_STATS on), C = base 6.12 tree, same configuration\n",
+        a.name
+    );
+    out.push_str(&bench::timing_table(&rows));
+    if ours.stats.is_empty() {
+        out.push_str("no rseq counters from the series kernel (CONFIG_RSEQ_STATS off?)\n");
+    } else {
+        out.push_str("\nseries counters; \"C resumes\" = switches out + signals, what the C code does\n");
+        out.push_str(&bench::stats_table(&ours));
+    }
+    print!("{out}");
+    let file = paths.results().join(format!("bench-{}.txt", a.name));
+    util::write(&file, &out)?;
+    println!("written to {}", file.display());
+    Ok(())
 }
 
 fn check_cmd(paths: &Paths) -> Result<()> {

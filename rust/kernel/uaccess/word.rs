@@ -11,7 +11,8 @@
 //! C header: [`include/linux/uaccess.h`](srctree/include/linux/uaccess.h).
 
 use super::UserPtr;
-use crate::{bindings, error::to_result, prelude::*};
+use crate::{bindings, error::to_result, prelude::*, types::FromBytes};
+use core::mem::{size_of, MaybeUninit};
 
 mod private {
     pub trait Sealed {}
@@ -64,30 +65,31 @@ pub fn get<T: UserWord>(ptr: UserPtr) -> Result<T> {
     T::get(ptr)
 }
 
-/// Loads a `u32` or `u64` from user space without ever sleeping, for
-/// callers that run with preemption or interrupts disabled.
+/// Copies a `T` from user space without ever sleeping, for callers that
+/// run with preemption or interrupts disabled.
 ///
-/// Fails with `EFAULT` where [`get`] would, and also where the load would
-/// have to fault the page in: the caller then takes a slower path that
+/// Fails with `EFAULT` where a normal copy would, and also where the copy
+/// would have to fault a page in: the caller then takes a slower path that
 /// may sleep.
 #[inline]
-pub fn get_nofault<T: UserWord>(ptr: UserPtr) -> Result<T> {
-    let mut val = T::default();
-    // SAFETY: `val` is valid for writes of `size_of::<T>()` bytes, and any
-    // bit pattern is a valid `u32` or `u64`, the only `UserWord` types.
+pub fn read_nofault<T: FromBytes>(ptr: UserPtr) -> Result<T> {
+    let mut val = MaybeUninit::<T>::uninit();
+    // SAFETY: `val` is valid for writes of `size_of::<T>()` bytes.
     // `copy_from_user_nofault()` checks the user address and returns an
     // error instead of handling a fault.
     let ret = unsafe {
         bindings::copy_from_user_nofault(
-            (&mut val as *mut T).cast(),
+            val.as_mut_ptr().cast(),
             ptr as *const core::ffi::c_void,
-            core::mem::size_of::<T>(),
+            size_of::<T>(),
         )
     };
     if ret != 0 {
         return Err(EFAULT);
     }
-    Ok(val)
+    // SAFETY: The copy succeeded, so every byte of `val` was written, and
+    // `T: FromBytes` accepts any bit pattern.
+    Ok(unsafe { val.assume_init() })
 }
 
 /// Stores a `u32` or `u64` to user space. Errors as for [`get`].

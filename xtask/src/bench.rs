@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The rseq benchmark: parses what `rseq_bench` prints in the guest and
+//! compares two kernels (the series and the unchanged base with its C
+//! rseq) as ratios, with the spread of the repetitions, plus the work the
+//! series' counters saw.
+
+use std::collections::BTreeMap;
+
+/// The timed paths, in the order `rseq_bench` prints them.
+pub const PATHS: &[&str] = &["ctxsw", "signal", "regunreg", "null"];
+
+/// What one guest run printed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Run {
+    /// Nanoseconds per iteration of each path, one entry per repetition.
+    pub ns: BTreeMap<String, Vec<f64>>,
+    /// Counter deltas per phase (`ctxsw`, ..., `build`), if the kernel
+    /// has `CONFIG_RSEQ_STATS`.
+    pub stats: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Parses the `rseq_bench` lines of a console log.
+pub fn parse(log: &str) -> Run {
+    let mut run = Run::default();
+    for line in log.lines() {
+        let Some(rest) = line.trim_end_matches('\r').strip_prefix("rseq_bench ") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if first.starts_with("rep=") {
+            for w in words {
+                if let Some((k, v)) = w.split_once("_ns=") {
+                    if let Ok(v) = v.parse::<f64>() {
+                        run.ns.entry(k.to_string()).or_default().push(v);
+                    }
+                }
+            }
+        } else if first == "stats" {
+            let mut phase = None;
+            let mut vals = BTreeMap::new();
+            for w in words {
+                let Some((k, v)) = w.split_once('=') else {
+                    continue;
+                };
+                if k == "phase" {
+                    phase = Some(v.to_string());
+                } else if let Ok(v) = v.parse::<u64>() {
+                    vals.insert(k.to_string(), v);
+                }
+            }
+            if let Some(p) = phase {
+                run.stats.insert(p, vals);
+            }
+        }
+    }
+    run
+}
+
+/// Median of `v` (which must not be empty).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// Spread of the repetitions: `(max - min) / median`, as a fraction.
+pub fn spread(v: &[f64]) -> f64 {
+    let max = v.iter().cloned().fold(f64::MIN, f64::max);
+    let min = v.iter().cloned().fold(f64::MAX, f64::min);
+    (max - min) / median(v)
+}
+
+/// One row of the comparison.
+#[derive(Debug, PartialEq)]
+pub struct Row {
+    /// Path name.
+    pub path: String,
+    /// Median ns of the series kernel.
+    pub ours: f64,
+    /// Median ns of the base kernel.
+    pub base: f64,
+    /// `ours / base`.
+    pub ratio: f64,
+    /// Spread of each kernel's repetitions.
+    pub spread_ours: f64,
+    /// As above for the base kernel.
+    pub spread_base: f64,
+}
+
+/// Compares the two runs path by path; a path missing from either run is
+/// an error.
+pub fn compare(ours: &Run, base: &Run) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for p in PATHS {
+        let (Some(o), Some(b)) = (ours.ns.get(*p), base.ns.get(*p)) else {
+            return Err(format!("no {p} timings from both kernels"));
+        };
+        if o.is_empty() || b.is_empty() {
+            return Err(format!("no {p} timings from both kernels"));
+        }
+        rows.push(Row {
+            path: p.to_string(),
+            ours: median(o),
+            base: median(b),
+            ratio: median(o) / median(b),
+            spread_ours: spread(o),
+            spread_base: spread(b),
+        });
+    }
+    Ok(rows)
+}
+
+/// The work the base kernel's C code does for a phase, from the series'
+/// counters: one resume (one id store, one descriptor read) per switch
+/// out of a thread with rseq and per signal delivered. It is an upper
+/// bound, as switches without a return to user space in between share
+/// one resume.
+pub fn base_work(stats: &BTreeMap<String, u64>) -> u64 {
+    stats.get("sched_out").copied().unwrap_or(0) + stats.get("signal").copied().unwrap_or(0)
+}
+
+/// The counters table: per phase, what the base kernel would have done
+/// and what the series did, with the reduction of id stores and
+/// descriptor reads.
+pub fn stats_table(run: &Run) -> String {
+    let mut s = format!(
+        "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}\n",
+        "phase", "C resumes", "resumes", "ids", "cs reads", "fixups", "ids cut", "cs cut"
+    );
+    let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    let cut = |done: u64, before: u64| {
+        if before == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * (1.0 - done as f64 / before as f64))
+        }
+    };
+    for (phase, m) in &run.stats {
+        let before = base_work(m);
+        s.push_str(&format!(
+            "{:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}\n",
+            phase,
+            before,
+            get(m, "resume"),
+            get(m, "ids"),
+            get(m, "cs"),
+            get(m, "fixup"),
+            cut(get(m, "ids"), before),
+            cut(get(m, "cs"), before)
+        ));
+    }
+    s
+}
+
+/// The timing table.
+pub fn timing_table(rows: &[Row]) -> String {
+    let mut s = format!(
+        "{:<10} {:>10} {:>10} {:>8} {:>12} {:>12}\n",
+        "path", "ours ns", "C ns", "ours/C", "spread ours", "spread C"
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{:<10} {:>10.1} {:>10.1} {:>8.2} {:>11.1}% {:>11.1}%\n",
+            r.path,
+            r.ours,
+            r.base,
+            r.ratio,
+            100.0 * r.spread_ours,
+            100.0 * r.spread_base
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "\
+noise
+rseq_bench stats phase=ctxsw sched_out=200 peek_hit=0 resume=2 ids=1 cs=0 fixup=0\r
+rseq_bench rep=1 ctxsw_ns=10.0 signal_ns=5.0 regunreg_ns=2.0 null_ns=1.0
+rseq_bench rep=2 ctxsw_ns=12.0 signal_ns=5.0 regunreg_ns=2.0 null_ns=1.0
+rseq_bench rep=3 ctxsw_ns=11.0 signal_ns=6.0 regunreg_ns=2.0 null_ns=1.0
+rseq_bench stats phase=build sched_out=1000 signal=10 resume=50 ids=30 cs=10 fixup=0
+";
+
+    #[test]
+    fn parses_and_compares() {
+        let ours = parse(LOG);
+        assert_eq!(ours.ns["ctxsw"], [10.0, 12.0, 11.0]);
+        assert_eq!(ours.stats["ctxsw"]["sched_out"], 200);
+        assert_eq!(ours.stats["build"]["signal"], 10);
+        let base = parse(&LOG.replace("ctxsw_ns=1", "ctxsw_ns=2"));
+        let rows = compare(&ours, &base).unwrap();
+        assert_eq!(rows[0].path, "ctxsw");
+        assert_eq!(rows[0].ours, 11.0);
+        assert_eq!(rows[0].base, 21.0);
+        assert!((rows[0].ratio - 11.0 / 21.0).abs() < 1e-9);
+        assert!((rows[0].spread_ours - 2.0 / 11.0).abs() < 1e-9);
+        assert_eq!(rows[3].ratio, 1.0);
+        let t = stats_table(&ours);
+        assert!(t.contains("build"), "{t}");
+        // build: 1010 resumes before, 30 id stores and 10 reads now.
+        assert!(t.contains("97.0%") && t.contains("99.0%"), "{t}");
+    }
+
+    #[test]
+    fn missing_path_is_an_error() {
+        let ours = parse(LOG);
+        let base = parse("rseq_bench rep=1 ctxsw_ns=1.0\n");
+        assert!(compare(&ours, &base).unwrap_err().contains("signal"));
+    }
+
+    #[test]
+    fn median_even_and_spread() {
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(spread(&[1.0, 2.0, 3.0]), 1.0);
+    }
+}
