@@ -18,6 +18,7 @@ ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
 mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 . /etc/guest.conf
 echo "@@ guest: $(nproc) CPUs online, kernel $(uname -r)"
 if [ -n "$GUEST_CMD" ]; then

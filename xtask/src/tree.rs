@@ -121,7 +121,7 @@ pub fn ensure_base_worktree(paths: &Paths) -> Result<PathBuf> {
     let _ = git(&paths.tree()).args(["worktree", "prune"]).status();
     util::run(
         git(&paths.tree())
-            .args(["worktree", "add", "--detach", "-f"])
+            .args(["worktree", "add", "-q", "--detach", "-f"])
             .arg(&wt)
             .arg("base"),
     )?;

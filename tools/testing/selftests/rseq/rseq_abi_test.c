@@ -3,13 +3,18 @@
  * rseq ABI test: every error the rseq() system call returns, and what the
  * kernel does on return to user space with a critical section set up:
  * move an interrupted thread to the abort handler, or kill it with
- * SIGSEGV when the descriptor or the signature is bad.
+ * SIGSEGV when the descriptor or the signature is bad. It also checks
+ * that a thread preempted inside a section (no signal) aborts, and that
+ * the rseq tracepoints fire when tracefs has them.
  *
  * The test registers its own area, so it re-executes itself with glibc's
  * own rseq registration turned off.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/auxvec.h>
 #include <linux/compiler.h>
@@ -32,6 +38,8 @@
 
 #define REGISTRATION_TESTS	23
 #define DESCRIPTOR_TESTS	7
+#define TRACE_TESTS		2
+#define TRACEFS			"/sys/kernel/tracing"
 
 static struct rseq area __aligned(256);
 
@@ -138,6 +146,52 @@ static int kill_in_section(void *arg)
 	cs.post_commit_offset = (uintptr_t)cs_kill_end - (uintptr_t)cs_kill_start;
 	cs.abort_ip = (uintptr_t)cs_kill_abort;
 	return cs_kill((uint64_t *)&area.rseq_cs, &cs, getpid(), SIGUSR1);
+}
+
+static int spin_done;
+
+/*
+ * Sleeps and wakes up on the spinner's CPU until the spinner is done, so
+ * that the spinner is switched out while inside its section; gives up
+ * (killing the process) after about ten seconds.
+ */
+static void *preempter(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 1000000 };
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 10000; i++) {
+		if (__atomic_load_n(&spin_done, __ATOMIC_ACQUIRE))
+			return NULL;
+		nanosleep(&ts, NULL);
+	}
+	kill(getpid(), SIGKILL);
+	return NULL;
+}
+
+/* Spins in a section, with no signal, until another thread preempts it. */
+static int spin_until_preempted(void *arg)
+{
+	cpu_set_t set;
+	pthread_t t;
+	long ret;
+
+	(void)arg;
+	if (register_area())
+		return 100;
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return 102;
+	if (pthread_create(&t, NULL, preempter, NULL))
+		return 103;
+	ret = cs_spin((uint64_t *)&area.rseq_cs, &cs, ~0UL);
+	__atomic_store_n(&spin_done, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	if (ret == 1 && area.rseq_cs != 0)
+		return 101;
+	return ret;
 }
 
 static int thread_flags_in_section(void *arg)
@@ -275,11 +329,72 @@ static void section_tests(void)
 	expect_death(in_child(spin_until_signal, NULL), "deprecated flag in rseq_cs: SIGSEGV");
 	expect_death(in_child(thread_flags_in_section, NULL),
 		     "deprecated flag in rseq flags: SIGSEGV");
+	spin_cs(0, cs_spin_abort);
+	how = in_child(spin_until_preempted, NULL);
+	ksft_test_result(how == 1, "preemption inside a section moves to the abort handler (%d)\n",
+			 how);
 	how = in_child(kill_in_section, NULL);
 	if (how == 1)
 		ksft_test_result_skip("system call in a section: aborted (no CONFIG_DEBUG_RSEQ)\n");
 	else
 		expect_death(how, "system call in a section: SIGSEGV (CONFIG_DEBUG_RSEQ)");
+#endif
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Whether the trace buffer holds an event named @event. */
+static int trace_has(const char *event)
+{
+	static char buf[1 << 16];
+	int fd = open(TRACEFS "/trace", O_RDONLY);
+	ssize_t n, len = 0;
+
+	if (fd < 0)
+		return 0;
+	while (len < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	return !!strstr(buf, event);
+}
+
+/*
+ * The rseq_update and rseq_ip_fixup tracepoints fire for a registration
+ * and for an abort (in a section interrupted by a signal).
+ */
+static void tracepoint_tests(void)
+{
+#ifdef NO_CS_ASM
+	ksft_test_result_skip("tracepoints: no assembly for this architecture\n");
+	ksft_test_result_skip("tracepoints: no assembly for this architecture\n");
+#else
+	if (access(TRACEFS "/events/rseq/enable", W_OK)) {
+		/* No CONFIG_FTRACE, or tracefs is not mounted. */
+		ksft_test_result_skip("rseq_update tracepoint: no %s/events/rseq\n", TRACEFS);
+		ksft_test_result_skip("rseq_ip_fixup tracepoint: no %s/events/rseq\n", TRACEFS);
+		return;
+	}
+	if (write_file(TRACEFS "/trace", "") || write_file(TRACEFS "/events/rseq/enable", "1") ||
+	    write_file(TRACEFS "/tracing_on", "1"))
+		ksft_exit_fail_msg("cannot enable the rseq events: %s\n", strerror(errno));
+	spin_cs(0, cs_spin_abort);
+	in_child(spin_until_signal, NULL);
+	write_file(TRACEFS "/events/rseq/enable", "0");
+	ksft_test_result(trace_has("rseq_update:"), "rseq_update tracepoint fires\n");
+	ksft_test_result(trace_has("rseq_ip_fixup:"), "rseq_ip_fixup tracepoint fires\n");
+	write_file(TRACEFS "/trace", "");
 #endif
 }
 
@@ -297,12 +412,13 @@ int main(int argc, char **argv)
 	if (getauxval(AT_RSEQ_FEATURE_SIZE) == 0)
 		ksft_exit_skip("kernel without rseq (no AT_RSEQ_FEATURE_SIZE)\n");
 #ifdef NO_CS_ASM
-	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 1);
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 1 + TRACE_TESTS);
 #else
-	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 5);
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 6 + TRACE_TESTS);
 #endif
 	registration_tests();
 	descriptor_tests();
 	section_tests();
+	tracepoint_tests();
 	ksft_finished();
 }

@@ -118,15 +118,15 @@ static void print_stats(const char *phase, const struct stats *a,
 	fflush(stdout);
 }
 
-static _Atomic int token;
+static int token;
 static long rounds;
 
-static void futex_wait(_Atomic int *addr, int val)
+static void futex_wait(int *addr, int val)
 {
 	syscall(__NR_futex, addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
 
-static void futex_wake(_Atomic int *addr)
+static void futex_wake(int *addr)
 {
 	syscall(__NR_futex, addr, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
@@ -137,9 +137,9 @@ static void play(int mine)
 	long i;
 
 	for (i = 0; i < rounds; i++) {
-		while (token != mine)
+		while (__atomic_load_n(&token, __ATOMIC_ACQUIRE) != mine)
 			futex_wait(&token, !mine);
-		token = !mine;
+		__atomic_store_n(&token, !mine, __ATOMIC_RELEASE);
 		futex_wake(&token);
 	}
 }
@@ -289,8 +289,7 @@ int main(int argc, char **argv)
 	register_self();
 	have_stats = read_stats(&before) == 0;
 	if (!have_stats)
-		printf("rseq_bench stats unavailable: no %s (CONFIG_RSEQ_STATS off or debugfs not mounted)\n",
-		       STATS);
+		printf("rseq_bench stats unavailable: no %s\n", STATS);
 	for (r = 1; r <= reps; r++) {
 		double ctxsw, sig, reg, null;
 
@@ -309,8 +308,9 @@ int main(int argc, char **argv)
 		PHASE(reg, "regunreg", bench_regunreg(n));
 		PHASE(null, "null", bench_null(n));
 #undef PHASE
-		printf("rseq_bench rep=%d ctxsw_ns=%.1f signal_ns=%.1f regunreg_ns=%.1f null_ns=%.1f\n",
-		       r, ctxsw, sig, reg, null);
+		printf("rseq_bench rep=%d ctxsw_ns=%.1f signal_ns=%.1f",
+		       r, ctxsw, sig);
+		printf(" regunreg_ns=%.1f null_ns=%.1f\n", reg, null);
 		fflush(stdout);
 	}
 	if (have_stats && jobs > 0) {
