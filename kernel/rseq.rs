@@ -129,9 +129,6 @@ impl Access {
 
 /// Reads and validates the critical section the area points at, if any.
 fn current_cs(reg: &Registration, access: Access) -> Result<Option<CriticalSection>> {
-    if access == Access::MayFault {
-        rseq::count(Stat::Cs);
-    }
     let ptr = access.word::<u64>(reg.area + field::RSEQ_CS)?;
     if ptr == 0 {
         return Ok(None);
@@ -190,6 +187,7 @@ fn check_flags(flags: u32, structure: &str) -> Result {
 /// section. Called only after an event.
 fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
     let ip = regs.instruction_pointer();
+    rseq::count(Stat::Cs);
     let Some(cs) = current_cs(reg, Access::MayFault)? else {
         return Ok(());
     };

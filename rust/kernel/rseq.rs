@@ -464,7 +464,8 @@ pub enum Stat {
     Signal = bindings::rseq_stat_RSEQ_STAT_SIGNAL,
     /// The id fields were stored.
     Ids = bindings::rseq_stat_RSEQ_STAT_IDS,
-    /// A critical section descriptor was read and checked.
+    /// The resume handler looked at the critical section (`rseq_cs` and
+    /// the descriptor it points to).
     Cs = bindings::rseq_stat_RSEQ_STAT_CS,
     /// `rseq_cs` was cleared.
     Clear = bindings::rseq_stat_RSEQ_STAT_CLEAR,

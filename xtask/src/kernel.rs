@@ -130,11 +130,7 @@ pub fn configure(paths: &Paths, t: &Target, debug: bool) -> Result<()> {
     let kc = paths.build.join(format!("kconfig-{}", t.name));
     let log = paths.logs().join(format!("config-{}.log", t.name));
     let _ = std::fs::remove_file(&log);
-    util::run_logged(
-        kmake(t, &kc).arg("tinyconfig"),
-        &log,
-        "make tinyconfig",
-    )?;
+    util::run_logged(kmake(t, &kc).arg("tinyconfig"), &log, "make tinyconfig")?;
     let frags = fragments(paths, arch, debug);
     let mut requests = Vec::new();
     for f in &frags {
@@ -161,11 +157,7 @@ pub fn configure(paths: &Paths, t: &Target, debug: bool) -> Result<()> {
         &log,
         "merge_config.sh",
     )?;
-    util::run_logged(
-        kmake(t, &kc).arg("olddefconfig"),
-        &log,
-        "make olddefconfig",
-    )?;
+    util::run_logged(kmake(t, &kc).arg("olddefconfig"), &log, "make olddefconfig")?;
     let config = util::read(&kc.join(".config"))?;
     let missing = missing_options(&requests, &config);
     if !missing.is_empty() {
@@ -203,10 +195,7 @@ pub fn build(paths: &Paths, t: &Target) -> Result<PathBuf> {
     )?;
     forget_stale_bindings(obj)?;
     util::run_logged(
-        kmake(t, obj)
-            .arg("CLIPPY=1")
-            .arg(&target)
-            .arg("headers"),
+        kmake(t, obj).arg("CLIPPY=1").arg(&target).arg("headers"),
         &log,
         &format!("kernel build for {}", t.name),
     )?;

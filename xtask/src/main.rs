@@ -39,7 +39,7 @@ environment: BUILD_DIR (default build/), DEBUG=1 (merge configs/debug.config too
   of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800),
   RSEQ_PARAM_THREADS (param_test threads in run_param_test.sh, default 8),
   RSEQ_PARAM_MATRIX (arches running run_param_test.sh by default, default x86_64; or all),
-  BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"50000 7 64\")";
+  BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"50000 11 32\")";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -244,7 +244,13 @@ fn run_cmd(paths: &Paths, a: &Arch) -> Result<()> {
 }
 
 /// Boots `image` with `initrd` and returns the console log.
-fn boot(paths: &Paths, a: &Arch, image: &std::path::Path, initrd: &std::path::Path, label: &str) -> Result<String> {
+fn boot(
+    paths: &Paths,
+    a: &Arch,
+    image: &std::path::Path,
+    initrd: &std::path::Path,
+    label: &str,
+) -> Result<String> {
     let limit = std::env::var("GUEST_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -264,7 +270,9 @@ fn boot(paths: &Paths, a: &Arch, image: &std::path::Path, initrd: &std::path::Pa
     )?;
     done(t);
     if end == qemu::End::TimedOut {
-        return Err(format!("{label}: guest timed out after {limit} s (GUEST_TIMEOUT)"));
+        return Err(format!(
+            "{label}: guest timed out after {limit} s (GUEST_TIMEOUT)"
+        ));
     }
     let text = std::fs::read(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     Ok(String::from_utf8_lossy(&text).into_owned())
@@ -276,11 +284,14 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     let (image, ksft) = build(paths, a)?;
     let wt = tree::ensure_base_worktree(paths)?;
     let base = kernel::Target::base(paths, a, wt);
-    let t = step(&format!("{}: configure and build the base kernel", base.name));
+    let t = step(&format!(
+        "{}: configure and build the base kernel",
+        base.name
+    ));
     kernel::configure(paths, &base, false)?;
     let base_image = kernel::build(paths, &base)?;
     done(t);
-    let args = std::env::var("BENCH_ARGS").unwrap_or_else(|_| "50000 7 64".to_string());
+    let args = std::env::var("BENCH_ARGS").unwrap_or_else(|_| "50000 11 32".to_string());
     if !args.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
         return Err(format!("BENCH_ARGS must be numbers, got \"{args}\""));
     }
@@ -293,7 +304,13 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     };
     let initrd = initramfs::build(paths, a, &ksft, &run)?;
     let ours_log = boot(paths, a, &image, &initrd, &format!("bench-{}", a.name))?;
-    let base_log = boot(paths, a, &base_image, &initrd, &format!("bench-{}", base.name))?;
+    let base_log = boot(
+        paths,
+        a,
+        &base_image,
+        &initrd,
+        &format!("bench-{}", base.name),
+    )?;
     let ours = bench::parse(&ours_log);
     let theirs = bench::parse(&base_log);
     let rows = bench::compare(&ours, &theirs)?;
@@ -306,7 +323,9 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     if ours.stats.is_empty() {
         out.push_str("no rseq counters from the series kernel (CONFIG_RSEQ_STATS off?)\n");
     } else {
-        out.push_str("\nseries counters; \"C resumes\" = switches out + signals, what the C code does\n");
+        out.push_str(
+            "\nseries counters; \"C resumes\" = switches out + signals, what the C code does\n",
+        );
         out.push_str(&bench::stats_table(&ours));
     }
     print!("{out}");

@@ -216,11 +216,11 @@ static double bench_null(long n)
 /* One job of the build workload: compute, and write the result out. */
 static int job(void)
 {
-	static unsigned char buf[1 << 16];
+	static unsigned char buf[1 << 14];
 	uint32_t h = 2166136261U;
 	int r, i;
 
-	for (r = 0; r < 16; r++) {
+	for (r = 0; r < 256; r++) {
 		for (i = 0; i < (int)sizeof(buf); i++) {
 			buf[i] += (unsigned char)(h >> 7);
 			h = (h ^ buf[i]) * 16777619U;
