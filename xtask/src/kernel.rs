@@ -85,6 +85,19 @@ impl<'a> Target<'a> {
         }
     }
 
+    /// The series kernel for `arch` in a second object folder, for a
+    /// configuration other than the tests' (`variant` names it).
+    pub fn series_variant(paths: &Paths, arch: &'a Arch, variant: &str) -> Self {
+        let name = format!("{}-{variant}", arch.name);
+        Target {
+            arch,
+            tree: paths.tree(),
+            obj: paths.obj(&name),
+            name,
+            base: false,
+        }
+    }
+
     /// The base kernel for `arch`, built from the worktree at `tree`.
     pub fn base(paths: &Paths, arch: &'a Arch, tree: PathBuf) -> Self {
         let name = format!("{}-base", arch.name);
@@ -110,28 +123,27 @@ fn kmake(t: &Target, obj: &Path) -> Command {
     c
 }
 
-/// The fragments used for `arch`, in merge order.
-pub fn fragments(paths: &Paths, arch: &Arch, debug: bool) -> Vec<PathBuf> {
+/// The fragments used for `arch`, in merge order: `common`, the
+/// architecture's, then `extra` (such as `debug` or `bench`).
+pub fn fragments(paths: &Paths, arch: &Arch, extra: &[&str]) -> Vec<PathBuf> {
     let dir = paths.repo.join("configs");
     let mut v = vec![
         dir.join("common.config"),
         dir.join(format!("{}.config", arch.name)),
     ];
-    if debug {
-        v.push(dir.join("debug.config"));
-    }
+    v.extend(extra.iter().map(|e| dir.join(format!("{e}.config"))));
     v
 }
 
 /// Generates the configuration in a scratch object directory and copies
 /// it to the real one only when it changed (so kbuild stays incremental).
-pub fn configure(paths: &Paths, t: &Target, debug: bool) -> Result<()> {
+pub fn configure(paths: &Paths, t: &Target, extra: &[&str]) -> Result<()> {
     let arch = t.arch;
     let kc = paths.build.join(format!("kconfig-{}", t.name));
     let log = paths.logs().join(format!("config-{}.log", t.name));
     let _ = std::fs::remove_file(&log);
     util::run_logged(kmake(t, &kc).arg("tinyconfig"), &log, "make tinyconfig")?;
-    let frags = fragments(paths, arch, debug);
+    let frags = fragments(paths, arch, extra);
     let mut requests = Vec::new();
     for f in &frags {
         let name = f
