@@ -52,10 +52,10 @@ use kernel::{
 
 const __LOG_PREFIX: &[u8] = b"rseq\0";
 
-/// The ids the current task's area must show now.
-fn current_ids(task: &Task) -> Ids {
+/// The ids the current task's area must show while it runs on `cpu`.
+fn current_ids(task: &Task, cpu: CpuId) -> Ids {
     Ids {
-        cpu: CpuId::current().as_u32(),
+        cpu: cpu.as_u32(),
         mm_cid: task.mm_cid() as u32,
     }
 }
@@ -64,14 +64,14 @@ fn current_ids(task: &Task) -> Ids {
 /// into its area, inside one user access window, unless the area already
 /// holds them.
 fn update_ids(task: &Task, reg: &Registration) -> Result {
-    let now = current_ids(task);
+    let cpu = CpuId::current();
+    let now = current_ids(task, cpu);
     if task.rseq_ids() == now {
         return Ok(());
     }
     if (now.mm_cid as i32) < 0 {
         warn_once(&MM_CID_WARNED, "negative mm_cid");
     }
-    let cpu = CpuId::current();
     let mut ids = U32Batch::<4>::new(reg.area, reg.len as usize);
     ids.push(field::CPU_ID_START, now.cpu)?;
     ids.push(field::CPU_ID, now.cpu)?;
@@ -278,7 +278,7 @@ pub extern "C" fn __rseq_sched_out() {
 #[no_mangle]
 pub extern "C" fn __rseq_sched_in() {
     let task = kernel::current!();
-    if task.rseq_ids() != current_ids(task) {
+    if task.rseq_ids() != current_ids(task, CpuId::current()) {
         rseq::count(Stat::SchedIn);
         task.set_notify_resume();
     }
