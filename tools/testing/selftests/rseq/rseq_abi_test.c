@@ -5,7 +5,8 @@
  * move an interrupted thread to the abort handler, or kill it with
  * SIGSEGV when the descriptor or the signature is bad. It also checks
  * that a thread preempted inside a section (no signal) aborts, and that
- * the rseq tracepoints fire when tracefs has them.
+ * the rseq tracepoints fire when tracefs has them, and that fork keeps a
+ * registration while clone with CLONE_VM and exec drop it.
  *
  * The test registers its own area, so it re-executes itself with glibc's
  * own rseq registration turned off.
@@ -38,6 +39,7 @@
 
 #define REGISTRATION_TESTS	23
 #define DESCRIPTOR_TESTS	7
+#define INHERIT_TESTS		3
 #define TRACE_TESTS		2
 #define TRACEFS			"/sys/kernel/tracing"
 
@@ -341,6 +343,49 @@ static void section_tests(void)
 #endif
 }
 
+/* In a child of a registered process: still registered, ids stored. */
+static int forked_is_registered(void *arg)
+{
+	(void)arg;
+	sched_yield();
+	if (sys_rseq(&area, 32, 0, SIG) != -EBUSY)
+		return 1;
+	return (int)area.cpu_id >= 0 ? 0 : 2;
+}
+
+static void *thread_is_unregistered(void *arg)
+{
+	static struct rseq thread_area __aligned(32);
+
+	(void)arg;
+	/* Unregistering fails when the thread has no registration. */
+	return (void *)(long)(sys_rseq(&thread_area, 32, RSEQ_FLAG_UNREGISTER, SIG) ==
+			      -EINVAL);
+}
+
+static int exec_check(void *arg)
+{
+	execl("/proc/self/exe", "rseq_abi_test", "--exec-check", (char *)NULL);
+	(void)arg;
+	return 3;
+}
+
+static void inheritance_tests(void)
+{
+	pthread_t t;
+	void *ok = NULL;
+
+	if (sys_rseq(&area, 32, 0, SIG))
+		ksft_exit_fail_msg("register: %s\n", strerror(errno));
+	ksft_test_result(in_child(forked_is_registered, NULL) == 0,
+			 "fork keeps the registration\n");
+	if (pthread_create(&t, NULL, thread_is_unregistered, NULL) || pthread_join(t, &ok))
+		ksft_exit_fail_msg("pthread: %s\n", strerror(errno));
+	ksft_test_result(!!ok, "a new thread (CLONE_VM) is not registered\n");
+	ksft_test_result(in_child(exec_check, NULL) == 0, "exec drops the registration\n");
+	sys_rseq(&area, 32, RSEQ_FLAG_UNREGISTER, SIG);
+}
+
 static int write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_TRUNC);
@@ -402,23 +447,25 @@ int main(int argc, char **argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES");
 
-	(void)argc;
 	if (!t || !strstr(t, TUNABLE)) {
 		setenv("GLIBC_TUNABLES", TUNABLE, 1);
 		execv("/proc/self/exe", argv);
 		ksft_exit_fail_msg("execv /proc/self/exe: %s\n", strerror(errno));
 	}
+	if (argc > 1 && !strcmp(argv[1], "--exec-check"))
+		return sys_rseq(&area, 32, RSEQ_FLAG_UNREGISTER, SIG) == -EINVAL ? 0 : 1;
 	ksft_print_header();
 	if (getauxval(AT_RSEQ_FEATURE_SIZE) == 0)
 		ksft_exit_skip("kernel without rseq (no AT_RSEQ_FEATURE_SIZE)\n");
 #ifdef NO_CS_ASM
-	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 1 + TRACE_TESTS);
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 1 + INHERIT_TESTS + TRACE_TESTS);
 #else
-	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 6 + TRACE_TESTS);
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 6 + INHERIT_TESTS + TRACE_TESTS);
 #endif
 	registration_tests();
 	descriptor_tests();
 	section_tests();
+	inheritance_tests();
 	tracepoint_tests();
 	ksft_finished();
 }
