@@ -135,15 +135,45 @@ pub fn fragments(paths: &Paths, arch: &Arch, extra: &[&str]) -> Vec<PathBuf> {
     v
 }
 
+/// What a generated configuration depends on: the tree's commit, the
+/// fragments and the toolchain, whose versions Kconfig probes.
+fn config_key(t: &Target, frags: &[PathBuf]) -> Result<String> {
+    let mut key = util::output(
+        Command::new("git")
+            .arg("-C")
+            .arg(&t.tree)
+            .args(["rev-parse", "HEAD"]),
+    )?;
+    for f in frags {
+        key.push_str(&format!("== {}\n{}", f.display(), util::read(f)?));
+    }
+    for tool in ["clang", "rustc", "bindgen"] {
+        key.push_str(&util::output(Command::new(tool).arg("--version"))?);
+    }
+    Ok(key)
+}
+
 /// Generates the configuration in a scratch object directory and copies
 /// it to the real one only when it changed (so kbuild stays incremental).
+/// Skips the generation when nothing it depends on changed since the
+/// last one.
 pub fn configure(paths: &Paths, t: &Target, extra: &[&str]) -> Result<()> {
     let arch = t.arch;
     let kc = paths.build.join(format!("kconfig-{}", t.name));
+    let frags = fragments(paths, arch, extra);
+    let key = config_key(t, &frags)?;
+    let key_file = kc.join(".xtask-config-key");
+    let dest = t.obj.join(".config");
+    if std::fs::read_to_string(&key_file).ok().as_deref() == Some(key.as_str())
+        && std::fs::read(&dest).ok() == std::fs::read(kc.join(".config")).ok()
+        && dest.is_file()
+    {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&key_file);
     let log = paths.logs().join(format!("config-{}.log", t.name));
     let _ = std::fs::remove_file(&log);
     util::run_logged(kmake(t, &kc).arg("tinyconfig"), &log, "make tinyconfig")?;
-    let frags = fragments(paths, arch, extra);
     let mut requests = Vec::new();
     for f in &frags {
         let name = f
@@ -183,11 +213,10 @@ pub fn configure(paths: &Paths, t: &Target, extra: &[&str]) -> Result<()> {
             missing[0]
         ));
     }
-    let dest = t.obj.join(".config");
     if std::fs::read_to_string(&dest).ok().as_deref() != Some(config.as_str()) {
         util::write(&dest, &config)?;
     }
-    Ok(())
+    util::write(&key_file, &key)
 }
 
 /// Builds the boot image and exports the UAPI headers. Returns the image.
