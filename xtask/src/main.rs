@@ -7,6 +7,8 @@ mod arch;
 mod bench;
 mod checks;
 mod cpio;
+#[cfg(test)]
+mod engine_tests;
 mod initramfs;
 mod kernel;
 mod ktap;
@@ -39,7 +41,7 @@ environment: BUILD_DIR (default build/), DEBUG=1 (merge configs/debug.config too
   of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800),
   RSEQ_PARAM_THREADS (param_test threads in run_param_test.sh, default 4),
   RSEQ_PARAM_MATRIX (arches running run_param_test.sh: all (default), none, or a list),
-  BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"50000 11 32\")";
+  BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"100000 11 32\")";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -298,7 +300,7 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
         images.push(kernel::build(paths, k)?);
         done(t);
     }
-    let args = std::env::var("BENCH_ARGS").unwrap_or_else(|_| "50000 11 32".to_string());
+    let args = std::env::var("BENCH_ARGS").unwrap_or_else(|_| "100000 11 32".to_string());
     if !args.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
         return Err(format!("BENCH_ARGS must be numbers, got \"{args}\""));
     }
