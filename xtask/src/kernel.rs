@@ -40,6 +40,19 @@ fn config_value<'a>(config: &'a str, sym: &str) -> &'a str {
     "n"
 }
 
+/// Keeps, for each symbol, the request of the last fragment that names
+/// it: merge_config.sh lets a later fragment override an earlier one.
+pub fn last_requests(requests: Vec<(String, String, String)>) -> Vec<(String, String, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out: Vec<_> = requests
+        .into_iter()
+        .rev()
+        .filter(|(_, sym, _)| seen.insert(sym.clone()))
+        .collect();
+    out.reverse();
+    out
+}
+
 /// Lists every requested option the final `.config` does not have.
 pub fn missing_options(requests: &[(String, String, String)], config: &str) -> Vec<String> {
     requests
@@ -174,15 +187,16 @@ pub fn configure(paths: &Paths, t: &Target, extra: &[&str]) -> Result<()> {
     let log = paths.logs().join(format!("config-{}.log", t.name));
     let _ = std::fs::remove_file(&log);
     util::run_logged(kmake(t, &kc).arg("tinyconfig"), &log, "make tinyconfig")?;
-    let mut requests = Vec::new();
+    let mut all = Vec::new();
     for f in &frags {
         let name = f
             .strip_prefix(&paths.repo)
             .unwrap_or(f)
             .display()
             .to_string();
-        requests.extend(parse_fragment(&name, &util::read(f)?));
+        all.extend(parse_fragment(&name, &util::read(f)?));
     }
+    let mut requests = last_requests(all);
     if t.base {
         requests.retain(|(_, sym, _)| !SERIES_ONLY_OPTIONS.contains(&sym.as_str()));
     }
@@ -302,6 +316,17 @@ pub fn selftests(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn later_fragment_wins() {
+        let mut req = parse_fragment("a.config", "CONFIG_A=y\nCONFIG_B=y\n");
+        req.extend(parse_fragment("b.config", "# CONFIG_A is not set\n"));
+        let req = last_requests(req);
+        assert_eq!(req.len(), 2);
+        assert_eq!(req[0], ("a.config".into(), "CONFIG_B".into(), "y".into()));
+        assert_eq!(req[1], ("b.config".into(), "CONFIG_A".into(), "n".into()));
+        assert!(missing_options(&req, "CONFIG_B=y\n").is_empty());
+    }
 
     #[test]
     fn fragment_and_check() {
