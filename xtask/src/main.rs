@@ -284,9 +284,10 @@ fn boot(
 /// Runs `rseq_bench` on the series kernel and on the base kernel (same
 /// configuration, C rseq), one QEMU session each, and prints the ratios.
 fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
-    // The kselftests (rseq_bench among them) from the test build; both
-    // kernels then get configs/bench.config on top of the test fragments.
-    let (_, ksft) = build(paths, a)?;
+    // The kselftests (rseq_bench among them) and the counters come from
+    // the test build (CONFIG_RSEQ_STATS on); the timed kernels get
+    // configs/bench.config on top of the test fragments.
+    let (test_image, ksft) = build(paths, a)?;
     let ours = kernel::Target::series_variant(paths, a, "bench");
     let wt = tree::ensure_base_worktree(paths)?;
     let base = kernel::Target::base(paths, a, wt);
@@ -312,32 +313,39 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
         )],
     };
     let initrd = initramfs::build(paths, a, &ksft, &run)?;
-    // Two sessions per kernel, alternating, so that a slow spell of the
-    // host does not land on one kernel only.
+    // Two sessions per kernel in the order ours, C, C, ours, so that
+    // neither a slow spell of the host nor going first favours one kernel.
     let mut logs = [String::new(), String::new()];
-    for round in 1..=2 {
-        for (i, k) in [&ours, &base].iter().enumerate() {
-            let label = format!("bench-{}-{round}", k.name);
-            logs[i].push_str(&boot(paths, a, &images[i], &initrd, &label)?);
-        }
+    for (round, i) in [0, 1, 1, 0].into_iter().enumerate() {
+        let k = if i == 0 { &ours } else { &base };
+        let label = format!("bench-{}-{}", k.name, round / 2 + 1);
+        logs[i].push_str(&boot(paths, a, &images[i], &initrd, &label)?);
     }
+    let counted = bench::parse(&boot(
+        paths,
+        a,
+        &test_image,
+        &initrd,
+        &format!("bench-{}-stats", a.name),
+    )?);
     let ours = bench::parse(&logs[0]);
     let theirs = bench::parse(&logs[1]);
     let rows = bench::compare(&ours, &theirs)?;
     let mut out = format!(
-        "rseq_bench {args} on {} (4 vCPUs, TCG), two sessions per kernel: median ns per \
-         iteration; ours = series (CONFIG_RSEQ_STATS on), C = base 6.12 tree, same \
-         configuration (test fragments + configs/bench.config)\n",
+        "rseq_bench {args} on {} (4 vCPUs, TCG), two sessions per kernel (ours, C, C, ours): \
+         median ns per iteration; ours = series, C = base 6.12 tree, same configuration \
+         (test fragments + configs/bench.config)\n",
         a.name
     );
     out.push_str(&bench::timing_table(&rows));
-    if ours.stats.is_empty() {
-        out.push_str("no rseq counters from the series kernel (CONFIG_RSEQ_STATS off?)\n");
+    if counted.stats.is_empty() {
+        out.push_str("no rseq counters from the test kernel (CONFIG_RSEQ_STATS off?)\n");
     } else {
         out.push_str(
-            "\nseries counters; \"C resumes\" = switches out + signals, what the C code does\n",
+            "\nseries counters (test kernel, CONFIG_RSEQ_STATS on); \"C resumes\" = switches \
+             out + signals, what the C code does\n",
         );
-        out.push_str(&bench::stats_table(&ours));
+        out.push_str(&bench::stats_table(&counted));
     }
     print!("{out}");
     let file = paths.results().join(format!("bench-{}.txt", a.name));
