@@ -66,7 +66,11 @@ const SPLATS: &[&str] = &[
     "possible recursive locking",
     "inconsistent lock state",
     "suspicious RCU usage",
-    "lockdep",
+    "bad unlock balance",
+    "held lock freed",
+    "lock held when returning to user space",
+    "DEBUG_LOCKS_WARN_ON",
+    "lockdep is turned off",
     "rcu: INFO:",
     "hung_task",
     "general protection fault",
@@ -433,6 +437,9 @@ ok 2 selftests: rseq: param_test # SKIP
         assert!(judge(&log(&[KUNIT_OK, &quoted]), true).ok());
         let lockdep = "[ 3.1] ======================================================\n[ 3.1] WARNING: possible circular locking dependency detected\n";
         assert!(!judge(&log(&[KUNIT_OK, lockdep, KSFT_OK]), true).ok());
+        // Lockdep's boot banner is not a complaint.
+        let banner = "[ 0.1] rcu: \tRCU lockdep checking is enabled.\n";
+        assert!(judge(&log(&[banner, KUNIT_OK, KSFT_OK]), true).ok());
     }
 
     #[test]
