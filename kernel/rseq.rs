@@ -60,6 +60,15 @@ fn current_ids(task: &Task, cpu: CpuId) -> Ids {
     }
 }
 
+/// The task's registration, unless it has none or is exiting: rseq
+/// leaves exiting tasks alone.
+fn live_registration(task: &Task) -> Option<Registration> {
+    if task.is_exiting() {
+        return None;
+    }
+    task.rseq_registration()
+}
+
 /// Stores the CPU number, node and concurrency id of the current task
 /// into its area, inside one user access window, unless the area already
 /// holds them.
@@ -218,10 +227,7 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
     regs: *mut bindings::pt_regs,
 ) {
     let task = kernel::current!();
-    if task.is_exiting() {
-        return;
-    }
-    let Some(reg) = task.rseq_registration() else {
+    let Some(reg) = live_registration(task) else {
         return;
     };
     rseq::count(Stat::Resume);
@@ -257,16 +263,16 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
 #[no_mangle]
 pub extern "C" fn __rseq_sched_out() {
     let task = kernel::current!();
-    if task.is_exiting() {
-        return;
-    }
-    let Some(reg) = task.rseq_registration() else {
+    let Some(reg) = live_registration(task) else {
         return;
     };
     rseq::count(Stat::SchedOut);
-    let peek = current_cs(&reg, Access::NoFault);
-    let ip = ptrace::current_user_instruction_pointer();
-    if rseq::needs_resume_check(peek, ip as u64) {
+    let hit = match current_cs(&reg, Access::NoFault) {
+        // The common case needs no instruction pointer.
+        Ok(None) => false,
+        peek => rseq::needs_resume_check(peek, ptrace::current_user_instruction_pointer() as u64),
+    };
+    if hit {
         rseq::count(Stat::PeekHit);
         rseq::raise_current_events(Events::PREEMPT);
     }
@@ -349,7 +355,6 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
     }
     rseq::set_current_registration(Some(reg));
     // Fill in the id fields before the thread returns to user space.
-    rseq::set_current_ids(Ids::STALE);
     task.set_notify_resume();
     Ok(())
 }

@@ -432,6 +432,8 @@ pub fn raise_current_events(events: Events) {
 }
 
 /// Registers (`Some`) or unregisters (`None`) rseq for the current task.
+/// Either way the recorded ids become [`Ids::STALE`], so that the first
+/// return to user space after a registration stores them.
 pub fn set_current_registration(reg: Option<Registration>) {
     let r = reg.unwrap_or(Registration {
         area: 0,
@@ -445,6 +447,7 @@ pub fn set_current_registration(reg: Option<Registration>) {
         ptr::write(ptr::addr_of_mut!((*t).rseq), r.area as *mut bindings::rseq);
         ptr::write(ptr::addr_of_mut!((*t).rseq_len), r.len);
         ptr::write(ptr::addr_of_mut!((*t).rseq_sig), r.sig);
+        ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cpu), Ids::STALE.cpu);
     }
 }
 
@@ -454,7 +457,8 @@ pub fn set_current_registration(reg: Option<Registration>) {
 pub enum Stat {
     /// A thread with rseq registered was switched out.
     SchedOut = bindings::rseq_stat_RSEQ_STAT_SCHED_OUT,
-    /// The peek at switch out found `rseq_cs` set (or could not read it).
+    /// The look at switch out asked for the resume work: the thread is
+    /// inside its section, or the section could not be read or is bad.
     PeekHit = bindings::rseq_stat_RSEQ_STAT_PEEK_HIT,
     /// A thread was switched in with ids its area does not show.
     SchedIn = bindings::rseq_stat_RSEQ_STAT_SCHED_IN,
