@@ -77,8 +77,7 @@ pub fn min(v: &[f64]) -> f64 {
 /// Spread of the repetitions: `(max - min) / median`, as a fraction.
 pub fn spread(v: &[f64]) -> f64 {
     let max = v.iter().cloned().fold(f64::MIN, f64::max);
-    let min = v.iter().cloned().fold(f64::MAX, f64::min);
-    (max - min) / median(v)
+    (max - min(v)) / median(v)
 }
 
 /// One row of the comparison.

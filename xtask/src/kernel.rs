@@ -87,21 +87,8 @@ pub struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
-    /// The series kernel for `arch`.
-    pub fn series(paths: &Paths, arch: &'a Arch) -> Self {
-        Target {
-            arch,
-            tree: paths.tree(),
-            obj: paths.obj(arch.name),
-            name: arch.name.to_string(),
-            base: false,
-        }
-    }
-
-    /// The series kernel for `arch` in a second object folder, for a
-    /// configuration other than the tests' (`variant` names it).
-    pub fn series_variant(paths: &Paths, arch: &'a Arch, variant: &str) -> Self {
-        let name = format!("{}-{variant}", arch.name);
+    /// The series kernel for `arch`, in the object folder named `name`.
+    fn series_named(paths: &Paths, arch: &'a Arch, name: String) -> Self {
         Target {
             arch,
             tree: paths.tree(),
@@ -109,6 +96,17 @@ impl<'a> Target<'a> {
             name,
             base: false,
         }
+    }
+
+    /// The series kernel for `arch`.
+    pub fn series(paths: &Paths, arch: &'a Arch) -> Self {
+        Self::series_named(paths, arch, arch.name.to_string())
+    }
+
+    /// The series kernel for `arch` in a second object folder, for a
+    /// configuration other than the tests' (`variant` names it).
+    pub fn series_variant(paths: &Paths, arch: &'a Arch, variant: &str) -> Self {
+        Self::series_named(paths, arch, format!("{}-{variant}", arch.name))
     }
 
     /// The base kernel for `arch`, built from the worktree at `tree`.

@@ -204,29 +204,11 @@ fn guest_run(a: &Arch, ksft: &std::path::Path) -> Result<GuestRun> {
 fn guest(paths: &Paths, a: &Arch) -> Result<ktap::Verdict> {
     let (image, ksft) = build(paths, a)?;
     let initrd = initramfs::build(paths, a, &ksft, &guest_run(a, &ksft)?)?;
-    let limit = std::env::var("GUEST_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1800);
-    let log = paths.logs().join(format!("console-{}.log", a.name));
-    util::mkdir(&paths.logs())?;
-    let t = step(&format!(
-        "{}: boot under QEMU ({} vCPUs, {} MiB, limit {limit} s), console in {}",
-        a.name,
-        qemu::CPUS,
-        qemu::MEM_MIB,
-        log.display()
-    ));
-    let end = qemu::run(
-        qemu::command(a, &image, &initrd, ""),
-        &log,
-        Duration::from_secs(limit),
-        |l| l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@"),
-    )?;
-    done(t);
-    let text = std::fs::read(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut v = ktap::judge(&String::from_utf8_lossy(&text), true);
-    if end == qemu::End::TimedOut {
+    let c = boot(paths, a, &image, &initrd, a.name, |l| {
+        l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@")
+    })?;
+    let mut v = ktap::judge(&c.text, true);
+    if let Some(limit) = c.timed_out {
         v.problems.insert(
             0,
             format!("guest timed out after {limit} s (GUEST_TIMEOUT)"),
@@ -246,14 +228,23 @@ fn run_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     }
 }
 
-/// Boots `image` with `initrd` and returns the console log.
+/// What a guest run left: its console log, and the wall-clock limit in
+/// seconds if QEMU was killed for reaching it.
+struct Console {
+    text: String,
+    timed_out: Option<u64>,
+}
+
+/// Boots `image` with `initrd` under QEMU, its console logged to
+/// `console-LABEL.log` and the lines `progress` picks echoed as it runs.
 fn boot(
     paths: &Paths,
     a: &Arch,
     image: &std::path::Path,
     initrd: &std::path::Path,
     label: &str,
-) -> Result<String> {
+    progress: impl Fn(&str) -> bool,
+) -> Result<Console> {
     let limit = std::env::var("GUEST_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -261,24 +252,43 @@ fn boot(
     let log = paths.logs().join(format!("console-{label}.log"));
     util::mkdir(&paths.logs())?;
     let t = step(&format!(
-        "{label}: boot under QEMU ({} vCPUs, limit {limit} s), console in {}",
+        "{label}: boot under QEMU ({} vCPUs, {} MiB, limit {limit} s), console in {}",
         qemu::CPUS,
+        qemu::MEM_MIB,
         log.display()
     ));
     let end = qemu::run(
         qemu::command(a, image, initrd, ""),
         &log,
         Duration::from_secs(limit),
-        |l| l.starts_with("rseq_bench ") || l.starts_with("@@"),
+        progress,
     )?;
     done(t);
-    if end == qemu::End::TimedOut {
-        return Err(format!(
-            "{label}: guest timed out after {limit} s (GUEST_TIMEOUT)"
-        ));
-    }
     let text = std::fs::read(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    Ok(String::from_utf8_lossy(&text).into_owned())
+    Ok(Console {
+        text: String::from_utf8_lossy(&text).into_owned(),
+        timed_out: (end == qemu::End::TimedOut).then_some(limit),
+    })
+}
+
+/// Boots a benchmark session and returns its console log; a timeout is
+/// an error.
+fn bench_boot(
+    paths: &Paths,
+    a: &Arch,
+    image: &std::path::Path,
+    initrd: &std::path::Path,
+    label: &str,
+) -> Result<String> {
+    let c = boot(paths, a, image, initrd, label, |l| {
+        l.starts_with("rseq_bench ") || l.starts_with("@@")
+    })?;
+    match c.timed_out {
+        Some(limit) => Err(format!(
+            "{label}: guest timed out after {limit} s (GUEST_TIMEOUT)"
+        )),
+        None => Ok(c.text),
+    }
 }
 
 /// Runs `rseq_bench` on the series kernel and on the base kernel (same
@@ -319,9 +329,9 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     for (round, i) in [0, 1, 1, 0].into_iter().enumerate() {
         let k = if i == 0 { &ours } else { &base };
         let label = format!("bench-{}-{}", k.name, round / 2 + 1);
-        logs[i].push_str(&boot(paths, a, &images[i], &initrd, &label)?);
+        logs[i].push_str(&bench_boot(paths, a, &images[i], &initrd, &label)?);
     }
-    let counted = bench::parse(&boot(
+    let counted = bench::parse(&bench_boot(
         paths,
         a,
         &test_image,

@@ -174,26 +174,28 @@ impl RawOp {
             }
             Ok(p)
         };
-        let bytes = || -> Result<(), Invalid> {
+        // Compare and memcpy: two byte ranges at offsets 0 and 8, the
+        // first written by memcpy.
+        let ranges = |first_write: bool| -> Result<(Operand, Operand), Invalid> {
             if len == 0 || len > DATA_LEN_MAX {
                 return Err(Invalid::Len);
             }
-            Ok(())
+            Ok((data(0, first_write, 16)?, data(8, false, 17)?))
         };
         let op = match self.op {
             0 | 1 => {
-                bytes()?;
+                let (a, b) = ranges(false)?;
                 Op::Compare {
-                    a: data(0, false, 16)?,
-                    b: data(8, false, 17)?,
+                    a,
+                    b,
                     equal: self.op == 0,
                 }
             }
             2 | 3 => {
-                bytes()?;
+                let (dst, src) = ranges(true)?;
                 Op::Memcpy {
-                    dst: data(0, true, 16)?,
-                    src: data(8, false, 17)?,
+                    dst,
+                    src,
                     release: self.op == 3,
                 }
             }
