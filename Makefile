@@ -10,13 +10,14 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 XTASK := $(BUILD_DIR)/cargo/debug/xtask
 
-.PHONY: help deps xtask run test bench series check build tree clean distclean
+.PHONY: help deps xtask run test bench series refresh check build tree clean distclean
 
 help:
 	@echo "make run [ARCH=x86_64|arm64]  build, boot under QEMU, run the kselftests"
 	@echo "make test                     tooling tests + guest runs on every arch + static checks"
 	@echo "make bench [ARCH=x86_64|arm64] rseq_bench on the series and the base (C rseq) kernels"
 	@echo "make series                   git format-patch series with cover letter in build/series"
+	@echo "make refresh                  after editing a layered new file, rewrite the later diffs"
 	@echo "make check                    static checks (rustfmt, warnings, SAFETY, checkpatch)"
 	@echo "make build [ARCH=...]         kernel and kselftests only"
 	@echo "make deps                     install packages and toolchain pieces (idempotent)"
@@ -39,6 +40,9 @@ bench: xtask
 
 series: xtask
 	@$(XTASK) series
+
+refresh: xtask
+	@$(XTASK) refresh
 
 check: xtask
 	@$(XTASK) check

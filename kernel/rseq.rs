@@ -106,7 +106,7 @@ fn reset_ids(reg: &Registration) -> Result {
 
 fn clear_cs(reg: &Registration) -> Result {
     rseq::count(Stat::Clear);
-    word::put::<u64>(reg.area + field::RSEQ_CS, 0)
+    word::put::<u64>(reg.field(field::RSEQ_CS), 0)
 }
 
 /// How user memory is read when looking at a critical section.
@@ -138,7 +138,7 @@ impl Access {
 
 /// Reads and validates the critical section the area points at, if any.
 fn current_cs(reg: &Registration, access: Access) -> Result<Option<CriticalSection>> {
-    let ptr = access.word::<u64>(reg.area + field::RSEQ_CS)?;
+    let ptr = access.word::<u64>(reg.field(field::RSEQ_CS))?;
     if ptr == 0 {
         return Ok(None);
     }
@@ -204,7 +204,7 @@ fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
         return clear_cs(reg);
     }
     check_flags(cs.raw().flags, "rseq_cs")?;
-    check_flags(word::get::<u32>(reg.area + field::FLAGS)?, "rseq")?;
+    check_flags(word::get::<u32>(reg.field(field::FLAGS))?, "rseq")?;
     clear_cs(reg)?;
     rseq::count(Stat::Fixup);
     rseq::trace_ip_fixup(ip, &cs);
@@ -350,7 +350,7 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
     let reg = Registration { area, len, sig };
     // A libc may hand a new thread an area it used before without clearing
     // `rseq_cs`: clear it rather than kill the thread on its first return.
-    if word::get::<u64>(area + field::RSEQ_CS)? != 0 {
+    if word::get::<u64>(reg.field(field::RSEQ_CS))? != 0 {
         clear_cs(&reg)?;
     }
     rseq::set_current_registration(Some(reg));

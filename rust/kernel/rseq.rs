@@ -369,8 +369,21 @@ pub struct Registration {
     pub sig: u32,
 }
 
+impl Registration {
+    /// The user address of the field at byte `offset` of the area.
+    #[inline]
+    pub fn field(&self, offset: usize) -> UserPtr {
+        // Registration checked the whole area against the user address
+        // space, so an offset inside it cannot wrap; for any other offset
+        // the access that follows fails with `EFAULT` rather than the
+        // addition panicking.
+        self.area.wrapping_add(offset)
+    }
+}
+
 impl Task {
     /// Returns the task's rseq registration, if it has one.
+    #[inline]
     pub fn rseq_registration(&self) -> Option<Registration> {
         let t = self.0.get();
         // SAFETY: By the type invariant `t` is a valid task. The fields are
@@ -394,6 +407,7 @@ impl Task {
 impl Task {
     /// Returns the ids last stored into the task's rseq area, or
     /// [`Ids::STALE`] when the next return to user space must store them.
+    #[inline]
     pub fn rseq_ids(&self) -> Ids {
         let t = self.0.get();
         // SAFETY: By the type invariant `t` is a valid task. The fields are
@@ -412,6 +426,7 @@ impl Task {
 }
 
 /// Records `ids` as what the current task's rseq area holds.
+#[inline]
 pub fn set_current_ids(ids: Ids) {
     // SAFETY: `get_current()` is the running task, which is valid; only
     // the task itself writes these fields while it runs.
@@ -425,6 +440,7 @@ pub fn set_current_ids(ids: Ids) {
 /// Adds `events` to the current task's pending [`Events`] and requests the
 /// notify-resume work, which acts on them before the task returns to user
 /// space. Callable with interrupts disabled.
+#[inline]
 pub fn raise_current_events(events: Events) {
     // SAFETY: Acts on the current task under the guard rseq uses for the
     // event mask (saving the interrupt state).
@@ -434,6 +450,7 @@ pub fn raise_current_events(events: Events) {
 /// Registers (`Some`) or unregisters (`None`) rseq for the current task.
 /// Either way the recorded ids become [`Ids::STALE`], so that the first
 /// return to user space after a registration stores them.
+#[inline]
 pub fn set_current_registration(reg: Option<Registration>) {
     let r = reg.unwrap_or(Registration {
         area: 0,
@@ -493,6 +510,7 @@ pub fn count(stat: Stat) {
 
 /// Returns and clears the current task's pending [`Events`], atomically
 /// with respect to preemption and membarrier's IPIs that set them.
+#[inline]
 pub fn take_current_events() -> Events {
     // SAFETY: Acts on the current task under the guard rseq uses for the
     // event mask.
@@ -510,6 +528,7 @@ pub fn warn_bad_signature(found: u32, expected: u32, addr: UserPtr) {
 }
 
 /// Fires the `rseq_update` tracepoint for `task`.
+#[inline]
 pub fn trace_update(task: &Task) {
     // SAFETY: `task` is valid; the wrapper only reads it.
     unsafe { bindings::rseq_trace_update(task.0.get()) }
@@ -517,6 +536,7 @@ pub fn trace_update(task: &Task) {
 
 /// Fires the `rseq_ip_fixup` tracepoint: a thread interrupted at `ip`
 /// inside `cs` is moved to the abort handler.
+#[inline]
 pub fn trace_ip_fixup(ip: usize, cs: &CriticalSection) {
     let r = cs.raw();
     // SAFETY: Plain values; the tracepoint has no other requirements.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The kselftest collections the guest runs.
-pub const SELFTESTS: &[&str] = &["rseq"];
+pub const SELFTESTS: &[&str] = &["rseq", "cpu-opv"];
 
 /// Options a fragment asks for: `(file, symbol, value)`; `value` is `"n"`
 /// for `# CONFIG_X is not set`.

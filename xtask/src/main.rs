@@ -14,6 +14,7 @@ mod kernel;
 mod ktap;
 mod manifest;
 mod qemu;
+mod refresh;
 mod report;
 mod tree;
 mod util;
@@ -29,6 +30,8 @@ const HELP: &str = "\
 usage: xtask COMMAND [ARGS]
   tree              extract the base once, build the series commits in build/linux
   series            tree, then git format-patch --cover-letter into build/series
+  refresh           after editing a new file that later patches change by diff,
+                    rewrite those diffs (edit taken relative to REFRESH_REV, default HEAD)
   build ARCH        tree, config, kernel and kselftests for ARCH (x86_64, arm64)
   run ARCH          build, boot under QEMU, run the kselftests, print the verdict
   bench ARCH        rseq_bench on the series kernel and on the base (C rseq) kernel,
@@ -60,6 +63,9 @@ fn main() -> ExitCode {
     let res = match args.first().map(String::as_str) {
         Some("tree") => tree_up(&paths).map(|h| println!("{h}")),
         Some("series") => series(&paths).map(|_| ()),
+        Some("refresh") => manifest::Manifest::load(&paths.repo)
+            .and_then(|m| refresh::refresh(&paths, &m))
+            .map(|n| eprintln!("refresh: {n} diff(s) rewritten")),
         Some("build") => one_arch(&args).and_then(|a| build(&paths, a).map(|_| ())),
         Some("run") => one_arch(&args).and_then(|a| run_cmd(&paths, a)),
         Some("bench") => one_arch(&args).and_then(|a| bench_cmd(&paths, a)),

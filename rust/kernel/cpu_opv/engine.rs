@@ -18,6 +18,8 @@ pub const ARITHMETIC_DATA_LEN_MAX: u32 = 8;
 /// Largest sum of the `len` of a vector's operations
 /// (`CPU_OP_VEC_DATA_LEN_MAX`): one maximal copy and fifteen words.
 pub const VEC_DATA_LEN_MAX: u32 = DATA_LEN_MAX + (VEC_LEN_MAX as u32 - 1) * ARITHMETIC_DATA_LEN_MAX;
+/// Number of operation types (`NR_CPU_OPS`).
+pub const NR_OPS: usize = 12;
 /// Size of the operation-specific part of `struct cpu_op`.
 pub const ARG_LEN: usize = 24;
 
@@ -341,10 +343,10 @@ pub fn run(v: &Vector, mem: &mut impl Memory) -> usize {
                     // first, as the head may overwrite it when the ranges
                     // overlap.
                     let head = dst.len - 1;
-                    let last = mem.load(src.addr + u64::from(head), 1);
+                    let last = mem.load(src.addr.wrapping_add(u64::from(head)), 1);
                     mem.copy(dst.addr, src.addr, head);
                     mem.release_fence();
-                    mem.store(dst.addr + u64::from(head), 1, last);
+                    mem.store(dst.addr.wrapping_add(u64::from(head)), 1, last);
                 } else {
                     mem.copy(dst.addr, src.addr, dst.len);
                 }

@@ -11,8 +11,20 @@
 //! C header: [`include/linux/uaccess.h`](srctree/include/linux/uaccess.h).
 
 use super::UserPtr;
-use crate::{bindings, error::to_result, prelude::*, types::FromBytes};
+use crate::{bindings, prelude::*, types::FromBytes};
 use core::mem::{size_of, MaybeUninit};
+
+/// Turns a user access helper's return value (0 or `-EFAULT`) into a
+/// [`Result`]. Unlike `to_result()`, inlined into callers in other
+/// crates: it sits on every single-word access.
+#[inline]
+fn check(ret: core::ffi::c_int) -> Result {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(EFAULT)
+    }
+}
 
 mod private {
     pub trait Sealed {}
@@ -38,7 +50,7 @@ macro_rules! impl_user_word {
                 let mut val: $t = 0;
                 // SAFETY: `val` is a valid destination; the helper checks
                 // the user address and handles faults.
-                to_result(unsafe { bindings::$get(&mut val, ptr as *const $t) })?;
+                check(unsafe { bindings::$get(&mut val, ptr as *const $t) })?;
                 Ok(val)
             }
 
@@ -46,7 +58,7 @@ macro_rules! impl_user_word {
             fn put(self, ptr: UserPtr) -> Result {
                 // SAFETY: The helper checks the user address and handles
                 // faults.
-                to_result(unsafe { bindings::$put(self, ptr as *mut $t) })
+                check(unsafe { bindings::$put(self, ptr as *mut $t) })
             }
         }
     };
@@ -194,7 +206,7 @@ impl<const N: usize> U32Batch<N> {
         // `push` checked that each store lies in `[base, base + len)` and
         // is aligned. The helper checks that the area is user memory and
         // handles faults.
-        to_result(unsafe {
+        check(unsafe {
             bindings::put_user_u32_batch(
                 self.base as *mut core::ffi::c_void,
                 self.area_len as _,

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cpu_opv(): the system call entry and the state every caller shares.
+ * The implementation is in kernel/cpu_opv.rs.
+ */
+
+#include <linux/atomic.h>
+#include <linux/cpu_opv.h>
+#include <linux/debugfs.h>
+#include <linux/init.h>
+#include <linux/mutex.h>
+#include <linux/syscalls.h>
+#include <linux/wait.h>
+
+static DEFINE_MUTEX(cpu_opv_offline_mutex);
+static DECLARE_WAIT_QUEUE_HEAD(cpu_opv_budget_wait);
+static atomic_long_t cpu_opv_budget_used;
+static bool cpu_opv_force_vmap_flag;
+
+static bool cpu_opv_budget_try(unsigned long bytes)
+{
+	long used = atomic_long_read(&cpu_opv_budget_used);
+
+	do {
+		if (used + bytes > CPU_OPV_VMAP_BUDGET)
+			return false;
+	} while (!atomic_long_try_cmpxchg(&cpu_opv_budget_used, &used,
+					  used + bytes));
+	return true;
+}
+
+/**
+ * cpu_opv_budget_reserve() - Reserve vmalloc space for kernel aliases.
+ * @bytes: Bytes of vmalloc space, guard pages included.
+ *
+ * Waits while the calls in flight hold too much of CPU_OPV_VMAP_BUDGET.
+ *
+ * Return: 0, -ENOMEM if @bytes exceeds the whole budget, or -EINTR if a
+ * fatal signal arrived while waiting.
+ */
+int cpu_opv_budget_reserve(unsigned long bytes)
+{
+	if (bytes > CPU_OPV_VMAP_BUDGET)
+		return -ENOMEM;
+	if (wait_event_killable(cpu_opv_budget_wait,
+				cpu_opv_budget_try(bytes)))
+		return -EINTR;
+	return 0;
+}
+
+/**
+ * cpu_opv_budget_release() - Return vmalloc space to the budget.
+ * @bytes: What cpu_opv_budget_reserve() reserved.
+ */
+void cpu_opv_budget_release(unsigned long bytes)
+{
+	atomic_long_sub(bytes, &cpu_opv_budget_used);
+	wake_up_all(&cpu_opv_budget_wait);
+}
+
+/**
+ * cpu_opv_offline_lock() - Serialise vectors targeting an offline CPU.
+ *
+ * Return: 0 with the lock held, or -EINTR if a fatal signal arrived.
+ */
+int cpu_opv_offline_lock(void)
+{
+	return mutex_lock_killable(&cpu_opv_offline_mutex) ? -EINTR : 0;
+}
+
+/**
+ * cpu_opv_offline_unlock() - Release the lock cpu_opv_offline_lock() took.
+ */
+void cpu_opv_offline_unlock(void)
+{
+	mutex_unlock(&cpu_opv_offline_mutex);
+}
+
+/**
+ * cpu_opv_force_vmap() - Whether every operand goes through a vmalloc alias.
+ *
+ * Set through <debugfs>/cpu_opv/force_vmap, to measure the direct path.
+ *
+ * Return: the switch's value.
+ */
+bool cpu_opv_force_vmap(void)
+{
+	return READ_ONCE(cpu_opv_force_vmap_flag);
+}
+
+static int __init cpu_opv_debugfs_init(void)
+{
+	struct dentry *dir = debugfs_create_dir("cpu_opv", NULL);
+
+	debugfs_create_bool("force_vmap", 0600, dir, &cpu_opv_force_vmap_flag);
+	return 0;
+}
+late_initcall(cpu_opv_debugfs_init);
+
+SYSCALL_DEFINE4(cpu_opv, struct cpu_op __user *, ops, int, opcnt, int, cpu,
+		int, flags)
+{
+	return do_cpu_opv((unsigned long)ops, opcnt, cpu, flags);
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cpu-op.h: a small user-space library over the cpu_opv() system call.
+ */
+#ifndef CPU_OP_H
+#define CPU_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/cpu_opv.h>
+
+#ifndef __NR_cpu_opv
+#define __NR_cpu_opv 463
+#endif
+
+/* The raw system call: 0, the 1-based index of a failed compare, or -1. */
+int cpu_opv(struct cpu_op *ops, int opcnt, int cpu, int flags);
+
+/* Fill in one operation; pointers are passed as 64-bit values. */
+void cpu_op_compare(struct cpu_op *op, int eq, const void *a,
+		    const void *b, uint32_t len);
+void cpu_op_memcpy(struct cpu_op *op, int release, void *dst,
+		   const void *src, uint32_t len);
+void cpu_op_add(struct cpu_op *op, int release, void *p, int64_t count,
+		uint32_t len);
+void cpu_op_bitwise(struct cpu_op *op, int type, void *p, uint64_t mask,
+		    uint32_t len);
+void cpu_op_shift(struct cpu_op *op, int type, void *p, uint32_t bits,
+		  uint32_t len);
+void cpu_op_mb(struct cpu_op *op);
+
+/*
+ * Helpers in the style of rseq's per-CPU operations, run on @cpu.
+ * Return 0 on success, 1 when the comparison failed, -1 with errno.
+ */
+int cpu_op_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv,
+			 int cpu);
+int cpu_op_addv(intptr_t *v, int64_t count, int cpu);
+int cpu_op_cmpeqv_memcpy_storev(intptr_t *v, intptr_t expect, void *dst,
+				const void *src, size_t len, intptr_t newv,
+				int cpu);
+
+#endif /* CPU_OP_H */

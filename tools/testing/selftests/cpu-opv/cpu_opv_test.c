@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cpu_opv_test: the cpu_opv() ABI, operation by operation, its limits and
+ * each of its errors, in TAP form.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "../kselftest.h"
+#include "cpu-op.h"
+
+static long page_size;
+
+/* The call's result, with -errno for a failure. */
+static int run(struct cpu_op *ops, int n, int cpu)
+{
+	int ret = cpu_opv(ops, n, cpu, 0);
+
+	return ret < 0 ? -errno : ret;
+}
+
+static int query(void *ops, int n, int cpu, int flags)
+{
+	int ret = cpu_opv(ops, n, cpu, flags);
+
+	return ret < 0 ? -errno : ret;
+}
+
+static int this_cpu(void)
+{
+	int cpu = sched_getcpu();
+
+	return cpu < 0 ? 0 : cpu;
+}
+
+#define CHECK(cond, ...) ksft_test_result(cond, __VA_ARGS__)
+
+static void test_flags(void)
+{
+	struct cpu_op op;
+
+	cpu_op_mb(&op);
+	CHECK(query(NULL, 0, -1, CPU_OP_NR_FLAG) == NR_CPU_OPS,
+	      "CPU_OP_NR_FLAG returns NR_CPU_OPS\n");
+	CHECK(query(NULL, 0, -1, CPU_OP_VEC_LEN_MAX_FLAG) == CPU_OP_VEC_LEN_MAX,
+	      "CPU_OP_VEC_LEN_MAX_FLAG returns CPU_OP_VEC_LEN_MAX\n");
+	CHECK(query(NULL, 0, -1, CPU_OP_NR_FLAG | CPU_OP_VEC_LEN_MAX_FLAG) == -EINVAL,
+	      "two flags: EINVAL\n");
+	CHECK(query(NULL, 0, -1, 1 << 2) == -EINVAL, "unknown flag: EINVAL\n");
+	CHECK(query(&op, 0, -1, CPU_OP_NR_FLAG) == -EINVAL,
+	      "flag with ops: EINVAL\n");
+	CHECK(query(NULL, 1, -1, CPU_OP_NR_FLAG) == -EINVAL,
+	      "flag with opcnt: EINVAL\n");
+	CHECK(query(NULL, 0, 0, CPU_OP_NR_FLAG) == -EINVAL,
+	      "flag with cpu: EINVAL\n");
+}
+
+static const uint32_t byte_lens[] = { 1, 2, 3, 4, 7, 8, 15, 16, 64, 1000,
+				      4095, 4096 };
+#define NR_BYTE_LENS (sizeof(byte_lens) / sizeof(byte_lens[0]))
+
+/* Compare and memcpy at every length, from buffers that cross pages. */
+static void test_bytes(void)
+{
+	char *a = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *b = a + 2 * page_size;
+	int cmp_ok = 1, cpy_ok = 1, rel_ok = 1;
+	struct cpu_op op;
+	unsigned int i;
+
+	if (a == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	for (i = 0; i < NR_BYTE_LENS; i++) {
+		uint32_t len = byte_lens[i];
+		/* Start 100 bytes before a page end: long ranges cross it. */
+		char *x = a + page_size - 100, *y = b + page_size - 100;
+
+		memset(x, 0x5a, len);
+		memset(y, 0x5a, len);
+		cpu_op_compare(&op, 1, x, y, len);
+		cmp_ok &= run(&op, 1, this_cpu()) == 0;
+		cpu_op_compare(&op, 0, x, y, len);
+		cmp_ok &= run(&op, 1, this_cpu()) == 1;
+		y[len - 1] = 0x5b;
+		cpu_op_compare(&op, 1, x, y, len);
+		cmp_ok &= run(&op, 1, this_cpu()) == 1;
+		cpu_op_compare(&op, 0, x, y, len);
+		cmp_ok &= run(&op, 1, this_cpu()) == 0;
+
+		memset(y, 0x11, len);
+		memset(x, 0, len + 1);
+		cpu_op_memcpy(&op, 0, x, y, len);
+		cpy_ok &= run(&op, 1, this_cpu()) == 0 &&
+			  !memcmp(x, y, len) && x[len] == 0;
+		memset(y, 0x22, len);
+		cpu_op_memcpy(&op, 1, x, y, len);
+		rel_ok &= run(&op, 1, this_cpu()) == 0 &&
+			  !memcmp(x, y, len) && x[len] == 0;
+	}
+	CHECK(cmp_ok, "compare EQ/NE at every length, across pages\n");
+	CHECK(cpy_ok, "memcpy at every length, across pages\n");
+	CHECK(rel_ok, "memcpy release at every length, across pages\n");
+
+	/* Overlapping ranges copy as memmove does. */
+	for (i = 0; i < 64; i++)
+		a[i] = i;
+	cpu_op_memcpy(&op, 1, a + 8, a, 32);
+	CHECK(run(&op, 1, this_cpu()) == 0 && a[8] == 0 && a[39] == 31,
+	      "memcpy release with overlapping ranges\n");
+	munmap(a, 4 * page_size);
+}
+
+/* Add, bitwise and shift at each width, with wrap-around. */
+static void test_words(void)
+{
+	static const uint32_t lens[] = { 1, 2, 4, 8 };
+	int add_ok = 1, bit_ok = 1, shift_ok = 1;
+	uint64_t buf[2] __attribute__((aligned(8)));
+	struct cpu_op op;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		uint32_t len = lens[i];
+		uint64_t ones = len == 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
+		uint64_t v = 0;
+
+		/* Operands are the low-addressed len bytes of buf[0]. */
+#define GET() ({ uint64_t t_ = 0; memcpy(&t_, buf, 8); t_; })
+		/* buf[1] guards against stores past the operand. */
+		buf[0] = 0;
+		buf[1] = ~0ULL;
+		memset(buf, 0xff, len);
+		cpu_op_add(&op, 0, buf, 1, len);
+		add_ok &= run(&op, 1, this_cpu()) == 0 && GET() == 0 &&
+			  buf[1] == ~0ULL;
+		cpu_op_add(&op, 1, buf, -2, len);
+		add_ok &= run(&op, 1, this_cpu()) == 0;
+		memcpy(&v, buf, len);
+		add_ok &= v == (ones - 1);
+
+		buf[0] = 0;
+		cpu_op_bitwise(&op, CPU_OR_OP, buf, 0xf0f0f0f0f0f0f0f0ULL, len);
+		bit_ok &= run(&op, 1, this_cpu()) == 0;
+		v = 0;
+		memcpy(&v, buf, len);
+		bit_ok &= v == (0xf0f0f0f0f0f0f0f0ULL & ones) && GET() == v;
+		cpu_op_bitwise(&op, CPU_AND_OP, buf, 0x3c3c3c3c3c3c3c3cULL, len);
+		bit_ok &= run(&op, 1, this_cpu()) == 0;
+		memcpy(&v, buf, len);
+		bit_ok &= v == (0x3030303030303030ULL & ones);
+		cpu_op_bitwise(&op, CPU_XOR_OP, buf, ~0ULL, len);
+		bit_ok &= run(&op, 1, this_cpu()) == 0;
+		memcpy(&v, buf, len);
+		bit_ok &= v == (~0x3030303030303030ULL & ones);
+
+		buf[0] = 0;
+		v = 0x81;
+		memcpy(buf, &v, len < 8 ? len : 8);
+		cpu_op_shift(&op, CPU_LSHIFT_OP, buf, 8 * len - 1, len);
+		shift_ok &= run(&op, 1, this_cpu()) == 0;
+		v = 0;
+		memcpy(&v, buf, len);
+		shift_ok &= v == (1ULL << (8 * len - 1));
+		cpu_op_shift(&op, CPU_RSHIFT_OP, buf, 8 * len - 1, len);
+		shift_ok &= run(&op, 1, this_cpu()) == 0;
+		v = 0;
+		memcpy(&v, buf, len);
+		shift_ok &= v == 1;
+#undef GET
+	}
+	CHECK(add_ok, "add and add release at 1, 2, 4, 8 bytes, wrapping\n");
+	CHECK(bit_ok, "or, and, xor at 1, 2, 4, 8 bytes\n");
+	CHECK(shift_ok, "lshift, rshift at 1, 2, 4, 8 bytes\n");
+	cpu_op_mb(&op);
+	CHECK(run(&op, 1, this_cpu()) == 0, "barrier\n");
+}
+
+static void test_vectors(void)
+{
+	struct cpu_op ops[CPU_OP_VEC_LEN_MAX + 1];
+	static char big[CPU_OP_DATA_LEN_MAX + 1], big2[CPU_OP_DATA_LEN_MAX + 1];
+	uint64_t w[CPU_OP_VEC_LEN_MAX] = { 0 };
+	intptr_t v = 5, expect = 5;
+	int i, ok = 1;
+
+	for (i = 0; i < CPU_OP_VEC_LEN_MAX; i++)
+		cpu_op_add(&ops[i], i & 1, &w[i], i + 1, 8);
+	CHECK(run(ops, CPU_OP_VEC_LEN_MAX, this_cpu()) == 0,
+	      "16 operations run\n");
+	for (i = 0; i < CPU_OP_VEC_LEN_MAX; i++)
+		ok &= w[i] == (uint64_t)i + 1;
+	CHECK(ok, "16 operations all took effect\n");
+	cpu_op_mb(&ops[CPU_OP_VEC_LEN_MAX]);
+	CHECK(run(ops, CPU_OP_VEC_LEN_MAX + 1, this_cpu()) == -EINVAL,
+	      "17 operations: EINVAL\n");
+	CHECK(run(ops, 0, this_cpu()) == -EINVAL, "0 operations: EINVAL\n");
+	CHECK(run(ops, -1, this_cpu()) == -EINVAL, "-1 operations: EINVAL\n");
+
+	/* The largest vector: one 4096-byte copy and fifteen 8-byte adds. */
+	memset(big2, 7, sizeof(big2));
+	cpu_op_memcpy(&ops[0], 0, big, big2, CPU_OP_DATA_LEN_MAX);
+	for (i = 1; i < CPU_OP_VEC_LEN_MAX; i++)
+		cpu_op_add(&ops[i], 0, &w[i], 1, 8);
+	CHECK(run(ops, CPU_OP_VEC_LEN_MAX, this_cpu()) == 0 && big[4095] == 7,
+	      "CPU_OP_VEC_DATA_LEN_MAX bytes of operands run\n");
+	cpu_op_memcpy(&ops[0], 0, big, big2, 8);
+	cpu_op_memcpy(&ops[1], 0, big, big2, CPU_OP_DATA_LEN_MAX);
+	cpu_op_memcpy(&ops[2], 0, big, big2,
+		      CPU_OP_VEC_DATA_LEN_MAX - CPU_OP_DATA_LEN_MAX - 7);
+	CHECK(run(ops, 3, this_cpu()) == -EINVAL,
+	      "CPU_OP_VEC_DATA_LEN_MAX + 1 bytes: EINVAL\n");
+
+	/* A failing compare stops the vector and names itself. */
+	w[0] = 0;
+	v = 5;
+	expect = 6;
+	cpu_op_add(&ops[0], 0, &w[0], 1, 8);
+	cpu_op_compare(&ops[1], 1, &v, &v, sizeof(v));
+	cpu_op_compare(&ops[2], 1, &v, &expect, sizeof(v));
+	cpu_op_add(&ops[3], 0, &w[0], 10, 8);
+	CHECK(run(ops, 4, this_cpu()) == 3 && w[0] == 1,
+	      "failed compare 3 returns 3, later operations do not run\n");
+	expect = 5;
+	CHECK(cpu_op_cmpeqv_storev(&v, expect, 9, this_cpu()) == 0 && v == 9,
+	      "compare-and-store helper stores\n");
+	CHECK(cpu_op_cmpeqv_storev(&v, expect, 10, this_cpu()) == 1 && v == 9,
+	      "compare-and-store helper refuses a stale value\n");
+}
+
+static void test_invalid(void)
+{
+	uint64_t w __attribute__((aligned(8))) = 0;
+	char buf[16] = { 0 };
+	struct cpu_op op;
+
+	cpu_op_compare(&op, 1, buf, buf, 0);
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "compare len 0: EINVAL\n");
+	cpu_op_memcpy(&op, 0, buf, buf, CPU_OP_DATA_LEN_MAX + 1);
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL,
+	      "memcpy len CPU_OP_DATA_LEN_MAX + 1: EINVAL\n");
+	cpu_op_add(&op, 0, &w, 1, 3);
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "add len 3: EINVAL\n");
+	cpu_op_add(&op, 0, &w, 1, 16);
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "add len 16: EINVAL\n");
+	cpu_op_add(&op, 0, (char *)&w + 2, 1, 4);
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "misaligned add: EINVAL\n");
+	cpu_op_bitwise(&op, CPU_OR_OP, (char *)&w + 1, 1, 2);
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "misaligned or: EINVAL\n");
+	cpu_op_shift(&op, CPU_LSHIFT_OP, &w, 32, 4);
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "shift by width: EINVAL\n");
+	cpu_op_mb(&op);
+	op.len = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "barrier len 1: EINVAL\n");
+	cpu_op_mb(&op);
+	op.op = NR_CPU_OPS;
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "op NR_CPU_OPS: EINVAL\n");
+	op.op = -1;
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "op -1: EINVAL\n");
+	cpu_op_add(&op, 0, &w, 1, 8);
+	op.u.arithmetic_op.expect_fault_p = 2;
+	CHECK(run(&op, 1, this_cpu()) == -EINVAL, "expect_fault 2: EINVAL\n");
+	cpu_op_add(&op, 0, &w, 1, 8);
+	CHECK(run(&op, 1, -1) == -EINVAL, "cpu -1: EINVAL\n");
+	CHECK(run(&op, 1, 1 << 20) == -EINVAL, "cpu 2^20: EINVAL\n");
+	CHECK(w == 0, "no refused vector ran\n");
+}
+
+static void test_memory(void)
+{
+	char *ro = mmap(NULL, page_size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	char *fresh = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *gone = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t w __attribute__((aligned(8))) = 0;
+	char dst[64];
+	struct cpu_op op;
+
+	if (ro == MAP_FAILED || fresh == MAP_FAILED || gone == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	munmap(gone, page_size);
+
+	CHECK(cpu_opv(NULL, 1, this_cpu(), 0) == -1 && errno == EFAULT,
+	      "NULL vector: EFAULT\n");
+	CHECK(cpu_opv((void *)gone, 1, this_cpu(), 0) == -1 && errno == EFAULT,
+	      "unmapped vector: EFAULT\n");
+
+	memset(dst, 1, sizeof(dst));
+	cpu_op_memcpy(&op, 0, dst, ro, sizeof(dst));
+	CHECK(run(&op, 1, this_cpu()) == 0 && dst[0] == 0 && dst[63] == 0,
+	      "read-only, never-touched source reads as zeros\n");
+	memset(dst, 1, sizeof(dst));
+	cpu_op_memcpy(&op, 0, dst, fresh + page_size - 32, sizeof(dst));
+	CHECK(run(&op, 1, this_cpu()) == 0 && dst[0] == 0 && dst[63] == 0,
+	      "never-touched source across pages reads as zeros\n");
+	cpu_op_memcpy(&op, 0, ro, dst, 8);
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "write to a read-only mapping: EFAULT\n");
+	cpu_op_add(&op, 0, ro, 1, 8);
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "add to a read-only mapping: EFAULT\n");
+	cpu_op_memcpy(&op, 0, dst, gone, 8);
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT, "unmapped source: EFAULT\n");
+	op.u.memcpy_op.expect_fault_src = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EAGAIN,
+	      "unmapped source with expect_fault: EAGAIN\n");
+	cpu_op_add(&op, 0, gone, 1, 8);
+	op.u.arithmetic_op.expect_fault_p = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EAGAIN,
+	      "unmapped add target with expect_fault: EAGAIN\n");
+	cpu_op_add(&op, 0, (void *)(uintptr_t)(~0ULL << 12), 1, 8);
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT, "kernel address: EFAULT\n");
+
+	/* A failing operand after a good one: nothing runs. */
+	{
+		struct cpu_op ops[2];
+
+		cpu_op_add(&ops[0], 0, &w, 1, 8);
+		cpu_op_add(&ops[1], 0, ro, 1, 8);
+		CHECK(run(ops, 2, this_cpu()) == -EFAULT && w == 0,
+		      "a bad operand stops the whole vector\n");
+	}
+	munmap(ro, page_size);
+	munmap(fresh, 2 * page_size);
+}
+
+/* Runs an add on every online CPU, checking where possible each ran. */
+static void test_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t w __attribute__((aligned(8))) = 0;
+	struct cpu_op op;
+	long cpu;
+	int ok = 1;
+
+	cpu_op_add(&op, 0, &w, 1, 8);
+	for (cpu = 0; cpu < n; cpu++)
+		ok &= run(&op, 1, cpu) == 0;
+	CHECK(ok && w == (uint64_t)n, "an add on each of the %ld online CPUs\n",
+	      n);
+}
+
+static int set_online(int cpu, int on)
+{
+	char path[64];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online",
+		 cpu);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, on ? "1" : "0", 1) == 1 ? 0 : -errno;
+	close(fd);
+	return ret;
+}
+
+static void test_offline(void)
+{
+	uint64_t w __attribute__((aligned(8))) = 0;
+	int cpu = (int)sysconf(_SC_NPROCESSORS_CONF) - 1;
+	cpu_set_t set;
+	struct cpu_op op;
+	int ret;
+
+	/* Keep off the CPU that goes away. */
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	ret = cpu > 0 ? set_online(cpu, 0) : -ENODEV;
+	if (ret) {
+		ksft_test_result_skip("offline CPU: cannot take a CPU offline (%s)\n",
+				      strerror(-ret));
+		ksft_test_result_skip("offline CPU: back online\n");
+		return;
+	}
+	cpu_op_add(&op, 0, &w, 5, 8);
+	ret = run(&op, 1, cpu);
+	CHECK(ret == 0 && w == 5, "vector for offline CPU %d runs (%d)\n", cpu,
+	      ret);
+	CHECK(set_online(cpu, 1) == 0 && run(&op, 1, cpu) == 0 && w == 10,
+	      "CPU %d back online, vector runs there\n", cpu);
+}
+
+int main(void)
+{
+	page_size = sysconf(_SC_PAGESIZE);
+	ksft_print_header();
+	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0 && errno == ENOSYS)
+		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV)\n");
+	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 2);
+	test_flags();
+	test_bytes();
+	test_words();
+	test_vectors();
+	test_invalid();
+	test_memory();
+	test_cpus();
+	test_offline();
+	ksft_finished();
+}
