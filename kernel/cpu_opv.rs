@@ -30,9 +30,7 @@
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     cpu::CpuId,
-    cpu_opv::{
-        colour_span, engine, force_vmap, BudgetGrant, OfflineGuard, Windows,
-    },
+    cpu_opv::{colour_span, engine, force_vmap, BudgetGrant, OfflineGuard, Windows},
     page::PAGE_SIZE,
     prelude::*,
     smp::{self, HotplugReadGuard, PreemptGuard},

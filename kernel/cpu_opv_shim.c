@@ -16,6 +16,7 @@ static DEFINE_MUTEX(cpu_opv_offline_mutex);
 static DECLARE_WAIT_QUEUE_HEAD(cpu_opv_budget_wait);
 static atomic_long_t cpu_opv_budget_used;
 static bool cpu_opv_force_vmap_flag;
+static unsigned long cpu_opv_budget_bytes = CPU_OPV_VMAP_BUDGET;
 
 static bool cpu_opv_budget_try(unsigned long bytes)
 {
@@ -93,6 +94,8 @@ static int __init cpu_opv_debugfs_init(void)
 	struct dentry *dir = debugfs_create_dir("cpu_opv", NULL);
 
 	debugfs_create_bool("force_vmap", 0600, dir, &cpu_opv_force_vmap_flag);
+	debugfs_create_ulong("vmap_budget_bytes", 0400, dir,
+			     &cpu_opv_budget_bytes);
 	return 0;
 }
 late_initcall(cpu_opv_debugfs_init);

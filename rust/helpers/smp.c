@@ -15,5 +15,6 @@ void rust_helper_preempt_enable(void)
 
 void rust_helper_smp_mb(void)
 {
+	/* Callers document what the barrier orders. */
 	smp_mb();
 }

@@ -79,12 +79,7 @@ impl<const N: usize> PinnedPages<N> {
         // SAFETY: `pages` has room for `nr` entries; the range was checked
         // to be user memory.
         let got = unsafe {
-            bindings::pin_user_pages_fast(
-                addr & PAGE_MASK,
-                nr as _,
-                flags as _,
-                pages.as_mut_ptr(),
-            )
+            bindings::pin_user_pages_fast(addr & PAGE_MASK, nr as _, flags as _, pages.as_mut_ptr())
         };
         if got < 0 {
             return Err(Error::from_errno(got));

@@ -18,8 +18,8 @@ use crate::{
     error::to_result,
     page::{PAGE_MASK, PAGE_SIZE},
     prelude::*,
-    user_pages::PinnedPages,
     uaccess::UserPtr,
+    user_pages::PinnedPages,
 };
 
 /// The span of data cache colours: `SHMLBA` where the data cache can

@@ -80,6 +80,64 @@ pub fn spread(v: &[f64]) -> f64 {
     (max - min(v)) / median(v)
 }
 
+/// The vectors `cpu_opv_bench` times, in the order it prints them.
+pub const OPV_VECTORS: &[(&str, &str)] = &[
+    ("add", "1-op add"),
+    ("cas", "compare+store"),
+    ("max", "largest vector"),
+];
+
+/// The `cpu_opv_bench` lines of a console log: per repetition, each
+/// field's nanoseconds.
+pub fn parse_opv(log: &str) -> Vec<BTreeMap<String, f64>> {
+    log.lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("cpu_opv_bench rep="))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|w| w.split_once("_ns="))
+                .filter_map(|(k, v)| Some((k.to_string(), v.parse::<f64>().ok()?)))
+                .collect()
+        })
+        .collect()
+}
+
+/// The cpu_opv latency table: each vector as a ratio to the null system
+/// call of the same repetition, with the direct path and with every
+/// operand forced through a vmalloc alias, and what the direct path
+/// saves. Ratios are medians of per-repetition ratios.
+pub fn opv_table(reps: &[BTreeMap<String, f64>]) -> Result<String, String> {
+    if reps.is_empty() {
+        return Err("no cpu_opv_bench timings".into());
+    }
+    let ratio = |num: &str, den: &str| -> Result<Vec<f64>, String> {
+        reps.iter()
+            .map(|r| match (r.get(num), r.get(den)) {
+                (Some(n), Some(d)) if *d > 0.0 => Ok(n / d),
+                _ => Err(format!("cpu_opv_bench: no {num}/{den} in a repetition")),
+            })
+            .collect()
+    };
+    let null: Vec<f64> = reps.iter().filter_map(|r| r.get("null").copied()).collect();
+    let mut out = format!(
+        "vector            x getppid   x getppid (all vmap)   vmap/direct   spread   ({} reps, getppid {:.0} ns)\n",
+        reps.len(),
+        median(&null)
+    );
+    for (key, label) in OPV_VECTORS {
+        let direct = ratio(key, "null")?;
+        let vmap = ratio(&format!("{key}_vmap"), "null")?;
+        let saved = ratio(&format!("{key}_vmap"), key)?;
+        out.push_str(&format!(
+            "{label:<16} {:>10.2} {:>22.2} {:>13.2} {:>7.0}%\n",
+            median(&direct),
+            median(&vmap),
+            median(&saved),
+            100.0 * spread(&direct)
+        ));
+    }
+    Ok(out)
+}
+
 /// One row of the comparison.
 #[derive(Debug, PartialEq)]
 pub struct Row {
@@ -226,6 +284,22 @@ rseq_bench stats phase=build sched_out=1000 signal=10 resume=50 ids=30 cs=10 fix
         let ours = parse(LOG);
         let base = parse("rseq_bench rep=1 ctxsw_ns=1.0\n");
         assert!(compare(&ours, &base).unwrap_err().contains("signal"));
+    }
+
+    #[test]
+    fn cpu_opv_ratios() {
+        let log = "cpu_opv_bench rep=1 null_ns=100.0 add_ns=300.0 cas_ns=400.0 max_ns=1000.0 \
+                   add_vmap_ns=600.0 cas_vmap_ns=800.0 max_vmap_ns=1500.0\r\n\
+                   noise\n\
+                   cpu_opv_bench rep=2 null_ns=200.0 add_ns=600.0 cas_ns=800.0 max_ns=2000.0 \
+                   add_vmap_ns=1200.0 cas_vmap_ns=1600.0 max_vmap_ns=3000.0\n";
+        let reps = parse_opv(log);
+        assert_eq!(reps.len(), 2);
+        let t = opv_table(&reps).unwrap();
+        assert!(t.contains("1-op add") && t.contains("3.00") && t.contains("6.00"), "{t}");
+        assert!(t.contains("largest vector") && t.contains("1.50"), "{t}");
+        assert!(opv_table(&parse_opv("cpu_opv_bench rep=1 null_ns=1.0\n")).is_err());
+        assert!(opv_table(&[]).is_err());
     }
 
     #[test]

@@ -44,7 +44,8 @@ environment: BUILD_DIR (default build/), DEBUG=1 (merge configs/debug.config too
   of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800),
   RSEQ_PARAM_THREADS (param_test threads in run_param_test.sh, default 4),
   RSEQ_PARAM_MATRIX (arches running run_param_test.sh: all (default), none, or a list),
-  BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"100000 11 32\")";
+  BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"100000 11 32\"),
+  CPU_OPV_BENCH_ARGS (cpu_opv_bench iterations, repetitions; default \"2000 5\")";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -321,11 +322,17 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     if !args.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
         return Err(format!("BENCH_ARGS must be numbers, got \"{args}\""));
     }
+    let opv_args = std::env::var("CPU_OPV_BENCH_ARGS").unwrap_or_else(|_| "2000 5".to_string());
+    if !opv_args.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
+        return Err(format!("CPU_OPV_BENCH_ARGS must be numbers, got \"{opv_args}\""));
+    }
     let run = GuestRun {
         args: String::new(),
         env: vec![(
             "GUEST_CMD".to_string(),
-            format!("/kselftest/rseq/rseq_bench {args}"),
+            format!(
+                "/kselftest/rseq/rseq_bench {args}; /kselftest/cpu-opv/cpu_opv_bench {opv_args}"
+            ),
         )],
     };
     let initrd = initramfs::build(paths, a, &ksft, &run)?;
@@ -362,6 +369,14 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
              out + signals, what the C code does\n",
         );
         out.push_str(&bench::stats_table(&counted));
+    }
+    out.push_str(&format!(
+        "\ncpu_opv_bench {opv_args} on the series kernel (both sessions; CPU 0 to CPU 0), \
+         ratio to getppid() of the same repetition; \"all vmap\" = cpu_opv/force_vmap\n"
+    ));
+    match bench::opv_table(&bench::parse_opv(&logs[0])) {
+        Ok(t) => out.push_str(&t),
+        Err(e) => out.push_str(&format!("{e}\n")),
     }
     print!("{out}");
     let file = paths.results().join(format!("bench-{}.txt", a.name));

@@ -66,7 +66,7 @@ static void test_flags(void)
 
 static const uint32_t byte_lens[] = { 1, 2, 3, 4, 7, 8, 15, 16, 64, 1000,
 				      4095, 4096 };
-#define NR_BYTE_LENS (sizeof(byte_lens) / sizeof(byte_lens[0]))
+#define NR_BYTE_LENS ARRAY_SIZE(byte_lens)
 
 /* Compare and memcpy at every length, from buffers that cross pages. */
 static void test_bytes(void)
@@ -125,7 +125,7 @@ static void test_words(void)
 {
 	static const uint32_t lens[] = { 1, 2, 4, 8 };
 	int add_ok = 1, bit_ok = 1, shift_ok = 1;
-	uint64_t buf[2] __attribute__((aligned(8)));
+	uint64_t buf[2];
 	struct cpu_op op;
 	unsigned int i;
 
@@ -239,7 +239,7 @@ static void test_vectors(void)
 
 static void test_invalid(void)
 {
-	uint64_t w __attribute__((aligned(8))) = 0;
+	uint64_t w = 0;
 	char buf[16] = { 0 };
 	struct cpu_op op;
 
@@ -283,7 +283,7 @@ static void test_memory(void)
 			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *gone = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t w __attribute__((aligned(8))) = 0;
+	uint64_t w = 0;
 	char dst[64];
 	struct cpu_op op;
 
@@ -338,8 +338,8 @@ static void test_memory(void)
 /* Runs an add on every online CPU, checking where possible each ran. */
 static void test_cpus(void)
 {
+	uint64_t w = 0;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t w __attribute__((aligned(8))) = 0;
 	struct cpu_op op;
 	long cpu;
 	int ok = 1;
@@ -368,7 +368,7 @@ static int set_online(int cpu, int on)
 
 static void test_offline(void)
 {
-	uint64_t w __attribute__((aligned(8))) = 0;
+	uint64_t w = 0;
 	int cpu = (int)sysconf(_SC_NPROCESSORS_CONF) - 1;
 	cpu_set_t set;
 	struct cpu_op op;
@@ -397,8 +397,9 @@ int main(void)
 {
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
-	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0 && errno == ENOSYS)
-		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV)\n");
+	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
+		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
+			       strerror(errno));
 	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 2);
 	test_flags();
 	test_bytes();

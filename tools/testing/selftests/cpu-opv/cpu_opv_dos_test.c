@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cpu_opv_dos_test: many processes issue maximal vectors at once, every
+ * operand crossing a page so that each needs a kernel alias in the
+ * vmalloc space. Every call must complete, and the vmalloc space held by
+ * cpu_opv's aliases (the "sparse" areas of /proc/vmallocinfo) must stay
+ * within the budget the kernel reports in debugfs, and return to zero.
+ *
+ * VmallocUsed in /proc/meminfo counts pages allocated by vmalloc(), not
+ * address space mapped over other pages, so it cannot see the aliases;
+ * it is printed for reference only.
+ *
+ * Options: -p processes (default 64), -r calls per process (default 50).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "../kselftest.h"
+#include "cpu-op.h"
+
+#define BUDGET_FILE "/sys/kernel/debug/cpu_opv/vmap_budget_bytes"
+
+static long page_size;
+
+/* Bytes of vmalloc space in "sparse" areas, guard pages included. */
+static long sparse_bytes(void)
+{
+	FILE *f = fopen("/proc/vmallocinfo", "r");
+	char line[512];
+	long total = 0, size;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, " sparse") &&
+		    sscanf(line, "%*s %ld", &size) == 1)
+			total += size;
+	fclose(f);
+	return total;
+}
+
+static long meminfo_kb(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			sscanf(line + strlen(key), ": %ld", &kb);
+	fclose(f);
+	return kb;
+}
+
+/*
+ * The largest vector: one 4096-byte compare and fifteen 8-byte ones, each
+ * operand straddling a page boundary. All compares succeed.
+ */
+static int child(int calls)
+{
+	char *a = mmap(NULL, 64 * page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
+	long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int i, c;
+
+	if (a == MAP_FAILED)
+		return 2;
+	memset(a, 0x42, 64 * page_size);
+	cpu_op_compare(&ops[0], 1, a + page_size - 8, a + 3 * page_size - 8,
+		       CPU_OP_DATA_LEN_MAX);
+	for (i = 1; i < CPU_OP_VEC_LEN_MAX; i++)
+		cpu_op_compare(&ops[i], 1, a + (4 * i + 1) * page_size - 4,
+			       a + (4 * i + 3) * page_size - 4, 8);
+	for (c = 0; c < calls; c++) {
+		int ret = cpu_opv(ops, CPU_OP_VEC_LEN_MAX, (int)(c % ncpus), 0);
+
+		if (ret != 0) {
+			fprintf(stderr, "cpu_opv: %d (%s)\n", ret,
+				ret < 0 ? strerror(errno) : "compare");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int procs = 64, calls = 50, i, c, failed = 0, status;
+	long budget, peak = 0, now, before_kb, peak_kb = 0, kb;
+	pid_t *pids;
+	FILE *f;
+
+	while ((c = getopt(argc, argv, "p:r:")) != -1) {
+		if (c == 'p')
+			procs = atoi(optarg);
+		else if (c == 'r')
+			calls = atoi(optarg);
+		else
+			return KSFT_FAIL;
+	}
+	page_size = sysconf(_SC_PAGESIZE);
+	ksft_print_header();
+	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
+		ksft_exit_skip("cpu_opv() is not available: %s\n",
+			       strerror(errno));
+	f = fopen(BUDGET_FILE, "r");
+	if (!f || fscanf(f, "%ld", &budget) != 1)
+		ksft_exit_skip("cannot read %s (debugfs not mounted?)\n",
+			       BUDGET_FILE);
+	fclose(f);
+	if (sparse_bytes() < 0)
+		ksft_exit_skip("cannot read /proc/vmallocinfo\n");
+	ksft_set_plan(3);
+
+	before_kb = meminfo_kb("VmallocUsed");
+	pids = calloc(procs, sizeof(*pids));
+	for (i = 0; i < procs; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0)
+			_exit(child(calls));
+		if (pids[i] < 0)
+			ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	}
+	/* Sample while any child runs. */
+	for (;;) {
+		now = sparse_bytes();
+		if (now > peak)
+			peak = now;
+		kb = meminfo_kb("VmallocUsed");
+		if (kb > peak_kb)
+			peak_kb = kb;
+		if (waitpid(-1, &status, WNOHANG) > 0) {
+			if (!WIFEXITED(status) || WEXITSTATUS(status))
+				failed++;
+			if (--procs == 0)
+				break;
+		}
+	}
+	ksft_test_result(!failed, "every process completed its %d maximal vectors (%d failed)\n",
+			 calls, failed);
+	ksft_test_result(peak > 0 && peak <= budget,
+			 "cpu_opv aliases peaked at %ld bytes of vmalloc space, budget %ld (VmallocUsed %ld -> peak %ld kB)\n",
+			 peak, budget, before_kb, peak_kb);
+	now = sparse_bytes();
+	ksft_test_result(now == 0, "no alias left once every call returned (%ld bytes)\n",
+			 now);
+	free(pids);
+	ksft_finished();
+}
