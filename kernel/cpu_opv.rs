@@ -30,7 +30,7 @@
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     cpu::CpuId,
-    cpu_opv::{colour_span, engine, force_vmap, BudgetGrant, OfflineGuard, Windows},
+    cpu_opv::{colour_span, engine, force_vmap, AliasAccount, BudgetGrant, OfflineGuard, Windows},
     page::PAGE_SIZE,
     prelude::*,
     smp::{self, HotplugReadGuard, PreemptGuard},
@@ -133,30 +133,34 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
     let pins = pin_operands(&v)?;
     let span = colour_span();
     let vmap_all = force_vmap();
-    let mut windows = Windows::with_capacity(pins.len())?;
-    let mut aliases = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
+    let needs_alias = |pin: &Pin| vmap_all || pin.direct_address().is_none();
     // Reserve the budget for every alias at once: reserving piecemeal
     // while holding earlier shares could deadlock callers against each
-    // other.
-    let mut need = 0;
-    for (o, pin) in pins.iter() {
-        if vmap_all || pin.direct_address().is_none() {
-            need += Alias::<OPERAND_PAGES>::area_size(pin.len(), span) + PAGE_SIZE;
-        } else {
-            windows.add_direct(pin, o.len)?;
-        }
-    }
+    // other. Declared before the aliases, the grant is returned only
+    // after they are freed.
+    let need: usize = pins
+        .iter()
+        .filter(|(_, pin)| needs_alias(pin))
+        .map(|(_, pin)| Alias::<OPERAND_PAGES>::area_size(pin.len(), span) + PAGE_SIZE)
+        .sum();
     let _grant = if need > 0 {
         Some(BudgetGrant::reserve(need)?)
     } else {
         None
     };
-    for (o, pin) in pins.iter() {
-        if vmap_all || pin.direct_address().is_none() {
-            aliases.push((o.len, Alias::new(pin, span)?), GFP_KERNEL)?;
-        }
+    let mut aliases = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
+    for (o, pin) in pins.iter().filter(|(_, pin)| needs_alias(pin)) {
+        let alias = Alias::new(pin, span)?;
+        // Counts the area from its allocation until after it is freed:
+        // the tuple drops the alias first.
+        let account = AliasAccount::new(alias.vm_bytes());
+        aliases.push((o.len, alias, account), GFP_KERNEL)?;
     }
-    for (len, alias) in aliases.iter() {
+    let mut windows = Windows::with_capacity(pins.len())?;
+    for (o, pin) in pins.iter().filter(|(_, pin)| !needs_alias(pin)) {
+        windows.add_direct(pin, o.len)?;
+    }
+    for (len, alias, _) in aliases.iter() {
         windows.add_alias(alias, *len)?;
     }
 

@@ -17,6 +17,8 @@ static DECLARE_WAIT_QUEUE_HEAD(cpu_opv_budget_wait);
 static atomic_long_t cpu_opv_budget_used;
 static bool cpu_opv_force_vmap_flag;
 static unsigned long cpu_opv_budget_bytes = CPU_OPV_VMAP_BUDGET;
+static atomic_long_t cpu_opv_alias_bytes;
+static unsigned long cpu_opv_alias_bytes_peak;
 
 static bool cpu_opv_budget_try(unsigned long bytes)
 {
@@ -60,6 +62,24 @@ void cpu_opv_budget_release(unsigned long bytes)
 }
 
 /**
+ * cpu_opv_alias_account() - Count vmalloc space that aliases occupy.
+ * @bytes: Size of the areas just allocated (positive, guard pages
+ *         included) or just freed (negative).
+ *
+ * Kept apart from the budget, which counts reservations, so that
+ * <debugfs>/cpu_opv/alias_bytes_peak shows what was really allocated.
+ */
+void cpu_opv_alias_account(long bytes)
+{
+	long now = atomic_long_add_return(bytes, &cpu_opv_alias_bytes);
+	unsigned long peak = READ_ONCE(cpu_opv_alias_bytes_peak);
+
+	while (now > 0 && (unsigned long)now > peak &&
+	       !try_cmpxchg(&cpu_opv_alias_bytes_peak, &peak, now))
+		;
+}
+
+/**
  * cpu_opv_offline_lock() - Serialise vectors targeting an offline CPU.
  *
  * Return: 0 with the lock held, or -EINTR if a fatal signal arrived.
@@ -96,6 +116,8 @@ static int __init cpu_opv_debugfs_init(void)
 	debugfs_create_bool("force_vmap", 0600, dir, &cpu_opv_force_vmap_flag);
 	debugfs_create_ulong("vmap_budget_bytes", 0400, dir,
 			     &cpu_opv_budget_bytes);
+	debugfs_create_ulong("alias_bytes_peak", 0600, dir,
+			     &cpu_opv_alias_bytes_peak);
 	return 0;
 }
 late_initcall(cpu_opv_debugfs_init);

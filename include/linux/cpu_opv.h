@@ -19,6 +19,7 @@
 long do_cpu_opv(unsigned long ops, int opcnt, int cpu, int flags);
 int cpu_opv_budget_reserve(unsigned long bytes);
 void cpu_opv_budget_release(unsigned long bytes);
+void cpu_opv_alias_account(long bytes);
 int cpu_opv_offline_lock(void);
 void cpu_opv_offline_unlock(void);
 bool cpu_opv_force_vmap(void);

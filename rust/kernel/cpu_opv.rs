@@ -207,6 +207,33 @@ impl Drop for BudgetGrant {
     }
 }
 
+/// vmalloc space occupied by aliases, counted while it lives apart from
+/// the budget (which counts reservations), for debugfs.
+///
+/// # Invariants
+///
+/// `bytes` were added to the count and are subtracted once.
+pub struct AliasAccount {
+    bytes: usize,
+}
+
+impl AliasAccount {
+    /// Counts `bytes` until the value is dropped.
+    pub fn new(bytes: usize) -> Self {
+        // SAFETY: Plain call; the C side updates an atomic count.
+        unsafe { bindings::cpu_opv_alias_account(bytes as _) };
+        // INVARIANT: Added just now.
+        Self { bytes }
+    }
+}
+
+impl Drop for AliasAccount {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant these bytes were added.
+        unsafe { bindings::cpu_opv_alias_account(-(self.bytes as isize) as _) };
+    }
+}
+
 /// The lock serialising cpu_opv calls that target an offline CPU, which
 /// then run from the calling CPU.
 ///

@@ -128,6 +128,12 @@ impl<'a, const N: usize> Alias<'a, N> {
         pages * PAGE_SIZE + span - PAGE_SIZE
     }
 
+    /// The bytes of vmalloc space the alias occupies, guard page included.
+    pub fn vm_bytes(&self) -> usize {
+        // SAFETY: By the type invariant the area is valid while `self` is.
+        unsafe { (*self.area).size }
+    }
+
     /// The user address the pin starts at.
     pub fn user_addr(&self) -> UserPtr {
         self.pin.user_addr()
