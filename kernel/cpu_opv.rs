@@ -30,7 +30,10 @@
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     cpu::CpuId,
-    cpu_opv::{colour_span, engine, force_vmap, AliasAccount, BudgetGrant, OfflineGuard, Windows},
+    cpu_opv::{
+        colour_span, engine, force_vmap, AliasAccount, BudgetGrant, OfflineGuard, Windows, NR_FLAG,
+        VEC_LEN_MAX_FLAG,
+    },
     page::PAGE_SIZE,
     prelude::*,
     smp::{self, HotplugReadGuard, PreemptGuard},
@@ -47,11 +50,6 @@ const OPERAND_PAGES: usize = 2;
 
 /// The most operands one vector has: two per operation.
 const MAX_OPERANDS: usize = 2 * engine::VEC_LEN_MAX;
-
-/// `CPU_OP_NR_FLAG`: return the number of operation types.
-const NR_FLAG: i32 = 1 << 0;
-/// `CPU_OP_VEC_LEN_MAX_FLAG`: return the longest vector allowed.
-const VEC_LEN_MAX_FLAG: i32 = 1 << 1;
 
 type Pin = PinnedPages<OPERAND_PAGES>;
 

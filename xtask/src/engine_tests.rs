@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Host tests of the cpu_opv operation engine (`rust/kernel/cpu_opv/engine.rs`),
 //! which uses `core` only: every length, alignment and limit rule, and the
-//! effect of every operation on a byte array. They run with the tooling's
-//! unit tests until the engine is wired into the kernel, where doctests
-//! will run them in the guest as well.
+//! effect of every operation on a byte array, with the tooling's unit
+//! tests. The engine's doctests run the same kind of checks in the guest.
 
 #[path = "../../rust/kernel/cpu_opv/engine.rs"]
 #[allow(dead_code)]
@@ -46,19 +45,10 @@ mod tests {
     }
 
     fn raw(op: i32, len: u32, x: u64, y: u64, f: [u8; 2]) -> RawOp {
-        let mut args = [0u8; ARG_LEN];
-        args[..8].copy_from_slice(&x.to_ne_bytes());
-        args[8..16].copy_from_slice(&y.to_ne_bytes());
-        args[16] = f[0];
-        args[17] = f[1];
-        RawOp { op, len, args }
+        RawOp::new(op, len, x, y, f)
     }
     fn shift(op: i32, len: u32, p: u64, bits: u32, fault: u8) -> RawOp {
-        let mut args = [0u8; ARG_LEN];
-        args[..8].copy_from_slice(&p.to_ne_bytes());
-        args[8..12].copy_from_slice(&bits.to_ne_bytes());
-        args[12] = fault;
-        RawOp { op, len, args }
+        RawOp::shift(op, len, p, bits, fault)
     }
     fn run1(ops: &[RawOp], m: &mut Mem) -> Result<usize, Invalid> {
         Ok(run(&Vector::decode(ops)?, m))

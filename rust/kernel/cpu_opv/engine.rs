@@ -23,6 +23,49 @@ pub const NR_OPS: usize = 12;
 /// Size of the operation-specific part of `struct cpu_op`.
 pub const ARG_LEN: usize = 24;
 
+/// Operation types (`enum cpu_op_type`), in the order of the UAPI header.
+pub mod op {
+    /// `CPU_COMPARE_EQ_OP`.
+    pub const COMPARE_EQ: i32 = 0;
+    /// `CPU_COMPARE_NE_OP`.
+    pub const COMPARE_NE: i32 = 1;
+    /// `CPU_MEMCPY_OP`.
+    pub const MEMCPY: i32 = 2;
+    /// `CPU_MEMCPY_RELEASE_OP`.
+    pub const MEMCPY_RELEASE: i32 = 3;
+    /// `CPU_ADD_OP`.
+    pub const ADD: i32 = 4;
+    /// `CPU_ADD_RELEASE_OP`.
+    pub const ADD_RELEASE: i32 = 5;
+    /// `CPU_OR_OP`.
+    pub const OR: i32 = 6;
+    /// `CPU_AND_OP`.
+    pub const AND: i32 = 7;
+    /// `CPU_XOR_OP`.
+    pub const XOR: i32 = 8;
+    /// `CPU_LSHIFT_OP`.
+    pub const LSHIFT: i32 = 9;
+    /// `CPU_RSHIFT_OP`.
+    pub const RSHIFT: i32 = 10;
+    /// `CPU_MB_OP`.
+    pub const MB: i32 = 11;
+}
+
+/// Byte offsets of the arguments in the 24-byte union of `struct cpu_op`.
+pub mod arg {
+    /// `compare_op.a`, `memcpy_op.dst`, and `p` of the one-operand types.
+    pub const FIRST: usize = 0;
+    /// `compare_op.b`, `memcpy_op.src`, `arithmetic_op.count`,
+    /// `bitwise_op.mask` and `shift_op.bits`.
+    pub const SECOND: usize = 8;
+    /// `expect_fault_a`/`_dst`, and `expect_fault_p` of add and bitwise.
+    pub const FAULT_FIRST: usize = 16;
+    /// `expect_fault_b`/`_src`.
+    pub const FAULT_SECOND: usize = 17;
+    /// `shift_op.expect_fault_p`, which follows the 4-byte `bits`.
+    pub const SHIFT_FAULT: usize = 12;
+}
+
 /// `struct cpu_op` as user space lays it out: the operation type, the
 /// operand length, and the 24-byte union of per-type arguments.
 #[repr(C)]
@@ -153,6 +196,28 @@ fn flag(byte: u8) -> Result<bool, Invalid> {
 }
 
 impl RawOp {
+    /// An operation with `first` and `second` at the union's first two
+    /// 8-byte fields and the two `expect_fault` bytes after them: the
+    /// layout of compare, memcpy, add and bitwise operations.
+    pub fn new(op: i32, len: u32, first: u64, second: u64, faults: [u8; 2]) -> Self {
+        let mut args = [0u8; ARG_LEN];
+        args[arg::FIRST..arg::FIRST + 8].copy_from_slice(&first.to_ne_bytes());
+        args[arg::SECOND..arg::SECOND + 8].copy_from_slice(&second.to_ne_bytes());
+        args[arg::FAULT_FIRST] = faults[0];
+        args[arg::FAULT_SECOND] = faults[1];
+        RawOp { op, len, args }
+    }
+
+    /// A shift operation: `shift_op` has a 4-byte `bits` and its
+    /// `expect_fault_p` right after it.
+    pub fn shift(op: i32, len: u32, p: u64, bits: u32, fault: u8) -> Self {
+        let mut args = [0u8; ARG_LEN];
+        args[arg::FIRST..arg::FIRST + 8].copy_from_slice(&p.to_ne_bytes());
+        args[arg::SECOND..arg::SECOND + 4].copy_from_slice(&bits.to_ne_bytes());
+        args[arg::SHIFT_FAULT] = fault;
+        RawOp { op, len, args }
+    }
+
     /// Checks the operation and decodes its arguments.
     pub fn decode(&self) -> Result<Op, Invalid> {
         let a = &self.args;
@@ -170,7 +235,7 @@ impl RawOp {
             if !matches!(len, 1 | 2 | 4 | 8) {
                 return Err(Invalid::Len);
             }
-            let p = data(0, true, fault_off)?;
+            let p = data(arg::FIRST, true, fault_off)?;
             if p.addr % u64::from(len) != 0 {
                 return Err(Invalid::Align);
             }
@@ -182,52 +247,55 @@ impl RawOp {
             if len == 0 || len > DATA_LEN_MAX {
                 return Err(Invalid::Len);
             }
-            Ok((data(0, first_write, 16)?, data(8, false, 17)?))
+            Ok((
+                data(arg::FIRST, first_write, arg::FAULT_FIRST)?,
+                data(arg::SECOND, false, arg::FAULT_SECOND)?,
+            ))
         };
         let op = match self.op {
-            0 | 1 => {
+            op::COMPARE_EQ | op::COMPARE_NE => {
                 let (a, b) = ranges(false)?;
                 Op::Compare {
                     a,
                     b,
-                    equal: self.op == 0,
+                    equal: self.op == op::COMPARE_EQ,
                 }
             }
-            2 | 3 => {
+            op::MEMCPY | op::MEMCPY_RELEASE => {
                 let (dst, src) = ranges(true)?;
                 Op::Memcpy {
                     dst,
                     src,
-                    release: self.op == 3,
+                    release: self.op == op::MEMCPY_RELEASE,
                 }
             }
-            4 | 5 => Op::Add {
-                p: word(16)?,
-                count: u64_at(a, 8) as i64,
-                release: self.op == 5,
+            op::ADD | op::ADD_RELEASE => Op::Add {
+                p: word(arg::FAULT_FIRST)?,
+                count: u64_at(a, arg::SECOND) as i64,
+                release: self.op == op::ADD_RELEASE,
             },
-            6..=8 => Op::Bitwise {
-                p: word(16)?,
-                mask: u64_at(a, 8),
+            op::OR | op::AND | op::XOR => Op::Bitwise {
+                p: word(arg::FAULT_FIRST)?,
+                mask: u64_at(a, arg::SECOND),
                 op: match self.op {
-                    6 => BitOp::Or,
-                    7 => BitOp::And,
+                    op::OR => BitOp::Or,
+                    op::AND => BitOp::And,
                     _ => BitOp::Xor,
                 },
             },
-            9 | 10 => {
-                let p = word(12)?;
-                let bits = u32_at(a, 8);
+            op::LSHIFT | op::RSHIFT => {
+                let p = word(arg::SHIFT_FAULT)?;
+                let bits = u32_at(a, arg::SECOND);
                 if bits >= 8 * len {
                     return Err(Invalid::Shift);
                 }
                 Op::Shift {
                     p,
                     bits,
-                    left: self.op == 9,
+                    left: self.op == op::LSHIFT,
                 }
             }
-            11 => {
+            op::MB => {
                 if len != 0 {
                     return Err(Invalid::Len);
                 }
@@ -270,6 +338,57 @@ pub struct Vector {
 
 impl Vector {
     /// Checks every operation of `raw` and the vector's limits.
+    ///
+    /// # Examples
+    ///
+    /// Every length and alignment rule, and every limit plus one:
+    ///
+    /// ```
+    /// use kernel::cpu_opv::engine::{op, Invalid, RawOp, Vector, VEC_LEN_MAX};
+    ///
+    /// let one = |r: RawOp| Vector::decode(&[r]).map(|_| ());
+    /// for len in 0..=9u32 {
+    ///     let word = matches!(len, 1 | 2 | 4 | 8);
+    ///     for o in [op::ADD, op::ADD_RELEASE, op::OR, op::AND, op::XOR] {
+    ///         let res = one(RawOp::new(o, len, 64, 1, [0, 0]));
+    ///         assert_eq!(res.is_ok(), word);
+    ///         if word && len > 1 {
+    ///             // Misaligned by one byte.
+    ///             assert_eq!(one(RawOp::new(o, len, 65, 1, [0, 0])), Err(Invalid::Align));
+    ///         }
+    ///     }
+    ///     for o in [op::LSHIFT, op::RSHIFT] {
+    ///         assert_eq!(one(RawOp::shift(o, len, 64, 0, 0)).is_ok(), word);
+    ///         if word {
+    ///             assert!(one(RawOp::shift(o, len, 64, 8 * len - 1, 0)).is_ok());
+    ///             assert_eq!(one(RawOp::shift(o, len, 64, 8 * len, 0)), Err(Invalid::Shift));
+    ///         }
+    ///     }
+    /// }
+    /// for o in [op::COMPARE_EQ, op::COMPARE_NE, op::MEMCPY, op::MEMCPY_RELEASE] {
+    ///     assert_eq!(one(RawOp::new(o, 0, 1, 2, [0, 0])), Err(Invalid::Len));
+    ///     assert!(one(RawOp::new(o, 1, 1, 2, [0, 0])).is_ok());
+    ///     assert!(one(RawOp::new(o, 4096, 1, 2, [1, 1])).is_ok());
+    ///     assert_eq!(one(RawOp::new(o, 4097, 1, 2, [0, 0])), Err(Invalid::Len));
+    ///     assert_eq!(one(RawOp::new(o, 8, 1, 2, [2, 0])), Err(Invalid::ExpectFault));
+    ///     assert_eq!(one(RawOp::new(o, 8, 1, 2, [0, 2])), Err(Invalid::ExpectFault));
+    /// }
+    /// assert!(one(RawOp::new(op::MB, 0, 0, 0, [0, 0])).is_ok());
+    /// assert_eq!(one(RawOp::new(op::MB, 1, 0, 0, [0, 0])), Err(Invalid::Len));
+    /// assert_eq!(one(RawOp::new(12, 8, 64, 0, [0, 0])), Err(Invalid::Type));
+    /// assert_eq!(one(RawOp::new(-1, 8, 64, 0, [0, 0])), Err(Invalid::Type));
+    ///
+    /// // Counts, and the total operand length: 4096 + 15 * 8 bytes at most.
+    /// let add = RawOp::new(op::ADD, 8, 64, 1, [0, 0]);
+    /// assert!(Vector::decode(&[add; VEC_LEN_MAX]).is_ok());
+    /// assert_eq!(Vector::decode(&[add; VEC_LEN_MAX + 1]).err(), Some(Invalid::Count));
+    /// assert_eq!(Vector::decode(&[]).err(), Some(Invalid::Count));
+    /// let mut v = [add; VEC_LEN_MAX];
+    /// v[0] = RawOp::new(op::MEMCPY, 4096, 1, 2, [0, 0]);
+    /// assert!(Vector::decode(&v).is_ok());
+    /// v[1] = RawOp::new(op::COMPARE_EQ, 9, 1, 2, [0, 0]);
+    /// assert_eq!(Vector::decode(&v).err(), Some(Invalid::TotalLen));
+    /// ```
     pub fn decode(raw: &[RawOp]) -> Result<Vector, Invalid> {
         if raw.is_empty() || raw.len() > VEC_LEN_MAX {
             return Err(Invalid::Count);
@@ -325,9 +444,112 @@ fn truncate(val: u64, len: u32) -> u64 {
     }
 }
 
+/// A [`Memory`] over a byte slice, where address `a` is byte `a` of the
+/// slice: for tests of the engine on kernel memory. An access outside the
+/// slice reads as unequal or zero and writes nothing.
+pub struct ByteMemory<'a>(pub &'a mut [u8]);
+
+impl ByteMemory<'_> {
+    fn range(&self, addr: u64, len: u32) -> Option<core::ops::Range<usize>> {
+        let start = usize::try_from(addr).ok()?;
+        let end = start.checked_add(len as usize)?;
+        (end <= self.0.len()).then_some(start..end)
+    }
+}
+
+impl Memory for ByteMemory<'_> {
+    fn equal(&self, a: u64, b: u64, len: u32) -> bool {
+        match (self.range(a, len), self.range(b, len)) {
+            (Some(a), Some(b)) => self.0[a] == self.0[b],
+            _ => false,
+        }
+    }
+
+    fn copy(&mut self, dst: u64, src: u64, len: u32) {
+        if let (Some(d), Some(s)) = (self.range(dst, len), self.range(src, len)) {
+            self.0.copy_within(s, d.start);
+        }
+    }
+
+    fn load(&self, addr: u64, len: u32) -> u64 {
+        let mut b = [0u8; 8];
+        if let Some(r) = self.range(addr, len) {
+            b[..len as usize].copy_from_slice(&self.0[r]);
+        }
+        u64::from_le_bytes(b)
+    }
+
+    fn store(&mut self, addr: u64, len: u32, val: u64) {
+        if let Some(r) = self.range(addr, len) {
+            self.0[r].copy_from_slice(&val.to_le_bytes()[..len as usize]);
+        }
+    }
+
+    fn release_fence(&self) {}
+
+    fn full_fence(&self) {}
+}
+
 /// Runs `v` on `mem`. Returns 0 when every operation ran, or `k` when the
 /// compare operation at index `k - 1` did not have the expected outcome,
 /// in which case no later operation ran.
+///
+/// # Examples
+///
+/// Every operation at every width, on kernel memory:
+///
+/// ```
+/// use kernel::cpu_opv::engine::{op, run, ByteMemory, RawOp, Vector};
+///
+/// let mut bytes = [0u8; 64];
+/// let go = |ops: &[RawOp], bytes: &mut [u8]| {
+///     run(&Vector::decode(ops).unwrap(), &mut ByteMemory(bytes))
+/// };
+/// for len in [1u32, 2, 4, 8] {
+///     let ones = u64::MAX >> (64 - 8 * len);
+///     let get = |b: &[u8]| {
+///         let mut w = [0u8; 8];
+///         w[..len as usize].copy_from_slice(&b[8..8 + len as usize]);
+///         u64::from_le_bytes(w)
+///     };
+///     bytes.fill(0);
+///     // Add wraps at the operand's width and leaves the next byte alone.
+///     assert_eq!(go(&[RawOp::new(op::ADD, len, 8, u64::MAX, [0, 0])], &mut bytes), 0);
+///     assert_eq!((get(&bytes), bytes[8 + len as usize]), (ones, 0));
+///     assert_eq!(go(&[RawOp::new(op::ADD_RELEASE, len, 8, 2, [0, 0])], &mut bytes), 0);
+///     assert_eq!(get(&bytes), 1);
+///     go(&[RawOp::new(op::OR, len, 8, 0xf0f0_f0f0_f0f0_f0f0, [0, 0])], &mut bytes);
+///     assert_eq!(get(&bytes), (0xf0f0_f0f0_f0f0_f0f0 & ones) | 1);
+///     go(&[RawOp::new(op::AND, len, 8, 0x3c, [0, 0])], &mut bytes);
+///     assert_eq!(get(&bytes), 0x30);
+///     go(&[RawOp::new(op::XOR, len, 8, u64::MAX, [0, 0])], &mut bytes);
+///     assert_eq!(get(&bytes), !0x30 & ones);
+///     bytes.fill(0);
+///     bytes[8] = 1;
+///     go(&[RawOp::shift(op::LSHIFT, len, 8, 8 * len - 1, 0)], &mut bytes);
+///     assert_eq!(get(&bytes), 1 << (8 * len - 1));
+///     go(&[RawOp::shift(op::RSHIFT, len, 8, 8 * len - 1, 0)], &mut bytes);
+///     assert_eq!(get(&bytes), 1);
+/// }
+///
+/// // Copies, plain and releasing, overlapping forwards; compares.
+/// for (i, b) in bytes.iter_mut().enumerate() {
+///     *b = i as u8;
+/// }
+/// assert_eq!(go(&[RawOp::new(op::MEMCPY_RELEASE, 16, 4, 0, [0, 0])], &mut bytes), 0);
+/// assert_eq!((bytes[4], bytes[19], bytes[20]), (0, 15, 20));
+/// go(&[RawOp::new(op::MEMCPY, 8, 40, 48, [0, 0])], &mut bytes);
+/// assert_eq!(bytes[40..48], [48, 49, 50, 51, 52, 53, 54, 55]);
+/// let eq = RawOp::new(op::COMPARE_EQ, 8, 40, 48, [0, 0]);
+/// let ne = RawOp::new(op::COMPARE_NE, 8, 40, 48, [0, 0]);
+/// let mb = RawOp::new(op::MB, 0, 0, 0, [0, 0]);
+/// let inc = RawOp::new(op::ADD, 1, 63, 1, [0, 0]);
+/// bytes[63] = 0;
+/// assert_eq!(go(&[eq, mb, inc], &mut bytes), 0);
+/// // A failed compare names itself (1-based) and stops the vector.
+/// assert_eq!(go(&[inc, ne, inc], &mut bytes), 2);
+/// assert_eq!(bytes[63], 2);
+/// ```
 pub fn run(v: &Vector, mem: &mut impl Memory) -> usize {
     for (i, op) in v.ops().iter().enumerate() {
         match *op {
