@@ -152,6 +152,11 @@ pub struct Row {
     /// `ours / base` of the fastest repetitions: noise on a shared host
     /// only ever adds time.
     pub ratio_min: f64,
+    /// `ours / base` of the medians of each repetition's time divided by
+    /// the null system call's time in the same repetition: what the
+    /// kernel adds on top of a system call, with the session-to-session
+    /// drift of the host divided out.
+    pub ratio_null: f64,
     /// Spread of each kernel's repetitions.
     pub spread_ours: f64,
     /// As above for the base kernel.
@@ -161,6 +166,13 @@ pub struct Row {
 /// Compares the two runs path by path; a path missing from either run is
 /// an error.
 pub fn compare(ours: &Run, base: &Run) -> Result<Vec<Row>, String> {
+    if let Some(p) = PATHS.iter().find(|p| {
+        [ours, base]
+            .iter()
+            .any(|r| r.ns.get(**p).is_none_or(|v| v.is_empty()))
+    }) {
+        return Err(format!("no {p} timings from both kernels"));
+    }
     let mut rows = Vec::new();
     for p in PATHS {
         let (Some(o), Some(b)) = (ours.ns.get(*p), base.ns.get(*p)) else {
@@ -169,7 +181,13 @@ pub fn compare(ours: &Run, base: &Run) -> Result<Vec<Row>, String> {
         if o.is_empty() || b.is_empty() {
             return Err(format!("no {p} timings from both kernels"));
         }
+        let per_null = |run: &Run, v: &[f64]| -> Result<f64, String> {
+            let null = run.ns.get("null").filter(|n| n.len() == v.len());
+            let null = null.ok_or_else(|| format!("{p}: no null timing for every repetition"))?;
+            Ok(median(&v.iter().zip(null).map(|(x, n)| x / n).collect::<Vec<_>>()))
+        };
         rows.push(Row {
+            ratio_null: per_null(ours, o)? / per_null(base, b)?,
             path: p.to_string(),
             ours: median(o),
             base: median(b),
@@ -227,17 +245,18 @@ pub fn stats_table(run: &Run) -> String {
 /// The timing table.
 pub fn timing_table(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<10} {:>10} {:>10} {:>8} {:>10} {:>12} {:>12}\n",
-        "path", "ours ns", "C ns", "ours/C", "min ratio", "spread ours", "spread C"
+        "{:<10} {:>10} {:>10} {:>8} {:>10} {:>10} {:>12} {:>12}\n",
+        "path", "ours ns", "C ns", "ours/C", "min ratio", "per null", "spread ours", "spread C"
     );
     for r in rows {
         s.push_str(&format!(
-            "{:<10} {:>10.1} {:>10.1} {:>8.2} {:>10.2} {:>11.1}% {:>11.1}%\n",
+            "{:<10} {:>10.1} {:>10.1} {:>8.2} {:>10.2} {:>10.2} {:>11.1}% {:>11.1}%\n",
             r.path,
             r.ours,
             r.base,
             r.ratio,
             r.ratio_min,
+            r.ratio_null,
             100.0 * r.spread_ours,
             100.0 * r.spread_base
         ));
@@ -273,6 +292,11 @@ rseq_bench stats phase=build sched_out=1000 signal=10 resume=50 ids=30 cs=10 fix
         assert!((rows[0].ratio_min - 10.0 / 20.0).abs() < 1e-9);
         assert!((rows[0].spread_ours - 2.0 / 11.0).abs() < 1e-9);
         assert_eq!(rows[3].ratio, 1.0);
+        // Twice the null time in the base run: per null, ours is twice as costly.
+        let slow_null = parse(&LOG.replace("null_ns=1.0", "null_ns=2.0"));
+        let rows = compare(&ours, &slow_null).unwrap();
+        assert!((rows[2].ratio - 1.0).abs() < 1e-9 && (rows[2].ratio_null - 2.0).abs() < 1e-9);
+        assert!((rows[3].ratio_null - 1.0).abs() < 1e-9);
         let t = stats_table(&ours);
         assert!(t.contains("build"), "{t}");
         // build: 1010 resumes before, 30 id stores and 10 reads now.

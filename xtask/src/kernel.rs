@@ -69,7 +69,11 @@ pub fn missing_options(requests: &[(String, String, String)], config: &str) -> V
 
 /// Options of the series that the base tree does not know; the base
 /// kernel is configured without them.
-pub const SERIES_ONLY_OPTIONS: &[&str] = &["CONFIG_RSEQ_STATS"];
+pub const SERIES_ONLY_OPTIONS: &[&str] = &[
+    "CONFIG_RSEQ_STATS",
+    "CONFIG_CPU_OPV",
+    "CONFIG_CPU_OPV_DEBUG_COLOUR",
+];
 
 /// One kernel to configure and build: the series, or the unchanged base
 /// tree (the C rseq the benchmark compares against).

@@ -356,7 +356,8 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     let rows = bench::compare(&ours, &theirs)?;
     let mut out = format!(
         "rseq_bench {args} on {} (4 vCPUs, TCG), two sessions per kernel (ours, C, C, ours): \
-         median ns per iteration; ours = series, C = base 6.12 tree, same configuration \
+         median ns per iteration (\"per null\": ours/C of each time divided by the null \
+         system call of the same repetition); ours = series, C = base 6.12 tree, same configuration \
          (test fragments + configs/bench.config)\n",
         a.name
     );

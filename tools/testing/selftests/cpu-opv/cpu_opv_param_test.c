@@ -9,7 +9,8 @@
  *
  * Without arguments every test runs in every mode, in TAP form:
  *   tests: counter, spinlock, list (push/pop), buffer (push/pop);
- *   modes: rseq (rseq, cpu_opv after 3 aborts in a row), mix (even
+ *   modes: rseq (rseq, cpu_opv after 3 aborts in a row or, for one
+ *          operation in 8 at random, at once), mix (even
  *          threads as rseq, odd ones cpu_opv only on random CPUs),
  *          opv (cpu_opv only: no thread uses rseq).
  * Options: -t threads (default 4), -r loops per thread (default 2000),
@@ -64,6 +65,18 @@ static int pick_cpu(unsigned int *seed)
 	return rand_r(seed) % nr_cpus;
 }
 
+/*
+ * One operation in FORCE_ONE_IN of an rseq thread goes straight to
+ * cpu_opv, as if its critical section could not make progress, so that
+ * the fallback runs even when sections rarely abort.
+ */
+#define FORCE_ONE_IN 8
+
+static int start_aborts(unsigned int *seed)
+{
+	return rand_r(seed) % FORCE_ONE_IN ? 0 : ABORTS_BEFORE_OPV;
+}
+
 static void fallback(void)
 {
 	__atomic_fetch_add(&fallbacks, 1, __ATOMIC_RELAXED);
@@ -78,7 +91,7 @@ static void die(const char *what, int ret)
 /* counter: add 1 to a per-CPU counter. */
 static void counter_body(int use_rseq, unsigned int *seed)
 {
-	int aborts = 0, cpu, ret;
+	int aborts = start_aborts(seed), cpu, ret;
 
 	while (use_rseq && aborts < ABORTS_BEFORE_OPV) {
 		cpu = rseq_cpu_start();
@@ -98,7 +111,7 @@ static void counter_body(int use_rseq, unsigned int *seed)
 /* spinlock: a per-CPU lock taken by compare-and-store. */
 static void spinlock_body(int use_rseq, unsigned int *seed)
 {
-	int aborts = 0, cpu, ret;
+	int aborts = start_aborts(seed), cpu, ret;
 
 	for (;;) {
 		if (use_rseq && aborts < ABORTS_BEFORE_OPV) {
@@ -131,7 +144,7 @@ static void spinlock_body(int use_rseq, unsigned int *seed)
 /* list: pop a node from one CPU's list, push it on another's. */
 static struct node *list_pop(int use_rseq, unsigned int *seed)
 {
-	int aborts = 0, cpu, ret;
+	int aborts = start_aborts(seed), cpu, ret;
 
 	for (;;) {
 		struct node *h, *n;
@@ -176,7 +189,7 @@ static struct node *list_pop(int use_rseq, unsigned int *seed)
 
 static void list_push(struct node *node, int use_rseq, unsigned int *seed)
 {
-	int aborts = 0, cpu, ret;
+	int aborts = start_aborts(seed), cpu, ret;
 
 	for (;;) {
 		struct node *expect;
@@ -221,7 +234,7 @@ static void list_body(int use_rseq, unsigned int *seed)
 /* buffer: a per-CPU array with an offset; pop then push a node. */
 static struct node *buffer_pop(int use_rseq, unsigned int *seed)
 {
-	int aborts = 0, cpu, ret;
+	int aborts = start_aborts(seed), cpu, ret;
 
 	for (;;) {
 		struct cpu_op ops[3];
@@ -265,7 +278,7 @@ static struct node *buffer_pop(int use_rseq, unsigned int *seed)
 
 static void buffer_push(struct node *node, int use_rseq, unsigned int *seed)
 {
-	int aborts = 0, cpu, ret;
+	int aborts = start_aborts(seed), cpu, ret;
 
 	for (;;) {
 		struct cpu_op ops[3];
