@@ -184,7 +184,9 @@ pub fn compare(ours: &Run, base: &Run) -> Result<Vec<Row>, String> {
         let per_null = |run: &Run, v: &[f64]| -> Result<f64, String> {
             let null = run.ns.get("null").filter(|n| n.len() == v.len());
             let null = null.ok_or_else(|| format!("{p}: no null timing for every repetition"))?;
-            Ok(median(&v.iter().zip(null).map(|(x, n)| x / n).collect::<Vec<_>>()))
+            Ok(median(
+                &v.iter().zip(null).map(|(x, n)| x / n).collect::<Vec<_>>(),
+            ))
         };
         rows.push(Row {
             ratio_null: per_null(ours, o)? / per_null(base, b)?,
@@ -320,7 +322,10 @@ rseq_bench stats phase=build sched_out=1000 signal=10 resume=50 ids=30 cs=10 fix
         let reps = parse_opv(log);
         assert_eq!(reps.len(), 2);
         let t = opv_table(&reps).unwrap();
-        assert!(t.contains("1-op add") && t.contains("3.00") && t.contains("6.00"), "{t}");
+        assert!(
+            t.contains("1-op add") && t.contains("3.00") && t.contains("6.00"),
+            "{t}"
+        );
         assert!(t.contains("largest vector") && t.contains("1.50"), "{t}");
         assert!(opv_table(&parse_opv("cpu_opv_bench rep=1 null_ns=1.0\n")).is_err());
         assert!(opv_table(&[]).is_err());

@@ -323,8 +323,13 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
         return Err(format!("BENCH_ARGS must be numbers, got \"{args}\""));
     }
     let opv_args = std::env::var("CPU_OPV_BENCH_ARGS").unwrap_or_else(|_| "2000 5".to_string());
-    if !opv_args.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
-        return Err(format!("CPU_OPV_BENCH_ARGS must be numbers, got \"{opv_args}\""));
+    if !opv_args
+        .split_whitespace()
+        .all(|w| w.parse::<u32>().is_ok())
+    {
+        return Err(format!(
+            "CPU_OPV_BENCH_ARGS must be numbers, got \"{opv_args}\""
+        ));
     }
     let run = GuestRun {
         args: String::new(),

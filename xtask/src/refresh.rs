@@ -44,7 +44,10 @@ fn unified(dir: &Path, f: &str, old: &str, new: &str, context: u32) -> Result<St
         .map_err(|e| format!("diff: {e}"))?;
     match out.status.code() {
         Some(0) | Some(1) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        _ => fail(format!("diff: {}", String::from_utf8_lossy(&out.stderr).trim())),
+        _ => fail(format!(
+            "diff: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
     }
 }
 
@@ -77,7 +80,10 @@ fn apply(dir: &Path, text: &str, delta: &str) -> Result<(String, usize)> {
         .filter_map(|(n, _)| n.rsplit(' ').next()?.parse::<usize>().ok())
         .sum();
     if out.status.code() == Some(2) {
-        return fail(format!("patch: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return fail(format!(
+            "patch: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok((util::read(&file)?, failed))
 }
@@ -120,7 +126,10 @@ pub fn sections(diff: &str) -> Vec<(String, String)> {
     for (n, &s) in starts.iter().enumerate() {
         let end = starts.get(n + 1).copied().unwrap_or(lines.len());
         let text: String = lines[s..end].concat();
-        let file = diff_targets(&text).first().map(|f| f.to_string()).unwrap_or_default();
+        let file = diff_targets(&text)
+            .first()
+            .map(|f| f.to_string())
+            .unwrap_or_default();
         out.push((file, text));
     }
     out
@@ -182,7 +191,9 @@ pub fn refresh(paths: &Paths, m: &Manifest) -> Result<usize> {
                 let (text, failed) = apply(&scratch, s, &delta)?;
                 if failed > 0 {
                     let who = if i == 0 { &p.subject } else { &later[i - 1] };
-                    eprintln!("    {f}: {failed} hunk(s) of the edit left out of the state of \"{who}\"");
+                    eprintln!(
+                        "    {f}: {failed} hunk(s) of the edit left out of the state of \"{who}\""
+                    );
                 }
                 *s = text;
             }
@@ -207,7 +218,8 @@ pub fn refresh(paths: &Paths, m: &Manifest) -> Result<usize> {
 mod tests {
     use super::*;
 
-    const TWO: &str = "intro\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-c\n+d\n";
+    const TWO: &str =
+        "intro\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-c\n+d\n";
 
     #[test]
     fn splits_and_replaces_sections() {
@@ -219,7 +231,10 @@ mod tests {
         let r = replace_section(TWO, "y", "--- a/y\n+++ b/y\n@@ -1 +1 @@\n-c\n+e\n");
         assert!(r.starts_with("intro\n--- a/x"));
         assert!(r.ends_with("+e\n"));
-        assert_eq!(replace_section(TWO, "x", ""), "intro\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-c\n+d\n");
+        assert_eq!(
+            replace_section(TWO, "x", ""),
+            "intro\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-c\n+d\n"
+        );
     }
 
     #[test]
@@ -237,7 +252,10 @@ mod tests {
         let delta = unified(&dir, "f", old, new, 1).unwrap();
         // An earlier state lacking line 9 still takes the edit.
         let (early, failed) = apply(&dir, "1\n2\n3\n4\n5\n6\n7\n8\n", &delta).unwrap();
-        assert_eq!((early.as_str(), failed), ("1\n2\nthree\n4\n5\n6\n7\n8\n", 0));
+        assert_eq!(
+            (early.as_str(), failed),
+            ("1\n2\nthree\n4\n5\n6\n7\n8\n", 0)
+        );
         // A state without the edited lines does not, and says so.
         let (other, failed) = apply(&dir, "a\nb\n", &delta).unwrap();
         assert_eq!((other.as_str(), failed), ("a\nb\n", 1));
