@@ -17,8 +17,9 @@
  *
  * When the kernel has CONFIG_RSEQ_STATS, it also prints how the rseq
  * counters in debugfs moved during the first repetition of each path and
- * during a build-like workload ("build": short-lived processes started by
- * fork and exec, computing and writing to a pipe, two per CPU), as
+ * during a build-like workload ("build": processes started by fork and
+ * exec, two per CPU, each computing like a compiler run and writing its
+ * result to /dev/null), as
  *
  *   rseq_bench stats phase=P name=value ...
  *
@@ -213,14 +214,18 @@ static double bench_null(long n)
 	return (double)(now_ns() - start) / n;
 }
 
-/* One job of the build workload: compute, and write the result out. */
+/*
+ * One job of the build workload: compute, and write the result out. Like
+ * a compiler run it lasts long enough (a few hundred milliseconds under
+ * QEMU's emulation) to be preempted many times.
+ */
 static int job(void)
 {
 	static unsigned char buf[1 << 14];
 	uint32_t h = 2166136261U;
 	int r, i;
 
-	for (r = 0; r < 256; r++) {
+	for (r = 0; r < 2048; r++) {
 		for (i = 0; i < (int)sizeof(buf); i++) {
 			buf[i] += (unsigned char)(h >> 7);
 			h = (h ^ buf[i]) * 16777619U;
