@@ -48,9 +48,6 @@ const __LOG_PREFIX: &[u8] = b"cpu_opv\0";
 /// two pages.
 const OPERAND_PAGES: usize = 2;
 
-/// The most operands one vector has: two per operation.
-const MAX_OPERANDS: usize = 2 * engine::VEC_LEN_MAX;
-
 type Pin = PinnedPages<OPERAND_PAGES>;
 
 /// Answers the questions the flags ask; they take no vector.
@@ -79,8 +76,9 @@ fn copy_ops(ops: UserPtr, n: usize) -> Result<KVec<engine::RawOp>> {
 /// Pins the pages of every operand. A failure on an operand whose
 /// `expect_fault` byte is set is reported as `EAGAIN`.
 fn pin_operands(v: &engine::Vector) -> Result<KVec<(engine::Operand, Pin)>> {
-    let mut pins = KVec::with_capacity(MAX_OPERANDS, GFP_KERNEL)?;
-    for o in v.ops().iter().flat_map(|op| op.operands()).flatten() {
+    let operands = || v.ops().iter().flat_map(|op| op.operands()).flatten();
+    let mut pins = KVec::with_capacity(operands().count(), GFP_KERNEL)?;
+    for o in operands() {
         let addr = usize::try_from(o.addr).map_err(|_| EFAULT)?;
         let pin = match Pin::pin(addr, o.len as usize, o.write) {
             Ok(pin) => pin,

@@ -146,7 +146,7 @@ impl<'a> Windows<'a> {
         let end = addr.checked_add(u64::from(len))?;
         self.w
             .iter()
-            .find(|w| addr >= w.user && end <= w.user + u64::from(w.len))
+            .find(|w| addr >= w.user && end <= w.user.saturating_add(u64::from(w.len)))
             .map(|w| w.kernel.wrapping_add((addr - w.user) as usize))
     }
 
