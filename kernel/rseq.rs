@@ -354,6 +354,7 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
         clear_cs(&reg)?;
     }
     rseq::set_current_registration(Some(reg));
+    rseq::count(Stat::Register);
     // Fill in the id fields before the thread returns to user space.
     task.set_notify_resume();
     Ok(())

@@ -28,6 +28,7 @@ static const char * const rseq_stat_names[RSEQ_NR_STATS] = {
 	[RSEQ_STAT_CS]		= "cs",
 	[RSEQ_STAT_CLEAR]	= "clear",
 	[RSEQ_STAT_FIXUP]	= "fixup",
+	[RSEQ_STAT_REGISTER]	= "register",
 };
 
 /**

@@ -492,6 +492,9 @@ pub enum Stat {
     Clear = bindings::rseq_stat_RSEQ_STAT_CLEAR,
     /// A thread was moved to its abort handler.
     Fixup = bindings::rseq_stat_RSEQ_STAT_FIXUP,
+    /// A thread registered an area; the C code stores its ids once after
+    /// each registration too.
+    Register = bindings::rseq_stat_RSEQ_STAT_REGISTER,
 }
 
 /// Counts one occurrence of `stat` when `CONFIG_RSEQ_STATS` is enabled;

@@ -372,7 +372,7 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     } else {
         out.push_str(
             "\nseries counters (test kernel, CONFIG_RSEQ_STATS on); \"C resumes\" = switches \
-             out + signals, what the C code does\n",
+             out + signals + registrations, what the C code does\n",
         );
         out.push_str(&bench::stats_table(&counted));
     }

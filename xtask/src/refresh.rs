@@ -51,13 +51,15 @@ fn unified(dir: &Path, f: &str, old: &str, new: &str, context: u32) -> Result<St
     }
 }
 
-/// Applies `delta` to `text` with GNU patch, hunk by hunk. Returns the
-/// result and how many hunks did not apply.
+/// Applies `delta` to `text` with GNU patch, hunk by hunk and without
+/// fuzz: a hunk whose context is not all there (code a later patch adds)
+/// must not land on look-alike lines elsewhere. Returns the result and
+/// how many hunks did not apply.
 fn apply(dir: &Path, text: &str, delta: &str) -> Result<(String, usize)> {
     let file = dir.join("state");
     util::write(&file, text)?;
     let mut child = Command::new("patch")
-        .args(["--quiet", "--force", "--no-backup-if-mismatch", "-r", "-"])
+        .args(["--quiet", "--force", "--fuzz=0", "--no-backup-if-mismatch", "-r", "-"])
         .arg(&file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
