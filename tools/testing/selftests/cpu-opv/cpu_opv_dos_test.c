@@ -2,13 +2,17 @@
 /*
  * cpu_opv_dos_test: many processes issue maximal vectors at once, every
  * operand crossing a page so that each needs a kernel alias in the
- * vmalloc space. Every call must complete, and the vmalloc space held by
- * cpu_opv's aliases (the "sparse" areas of /proc/vmallocinfo) must stay
- * within the budget the kernel reports in debugfs, and return to zero.
+ * vmalloc space. Every call must complete; the most vmalloc space the
+ * aliases occupied at once (<debugfs>/cpu_opv/alias_bytes_peak: the
+ * sizes of the areas as allocated, counted apart from the budget's
+ * reservations) must stay within the budget the kernel reports; and no
+ * alias ("sparse" area in /proc/vmallocinfo) may be left afterwards.
  *
  * VmallocUsed in /proc/meminfo counts pages allocated by vmalloc(), not
- * address space mapped over other pages, so it cannot see the aliases;
- * it is printed for reference only.
+ * address space mapped over other pages, so it cannot see the aliases.
+ * Summing the "sparse" areas of /proc/vmallocinfo while calls run is no
+ * snapshot either, as the file is read in pieces. Both are printed for
+ * reference.
  *
  * Options: -p processes (default 64), -r calls per process (default 50).
  */
