@@ -335,6 +335,38 @@ static void test_memory(void)
 	munmap(fresh, 2 * page_size);
 }
 
+/* The start of the [vvar] mapping (VM_PFNMAP), or NULL. */
+static void *find_vvar(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long start = 0;
+	char line[256];
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[vvar]") && sscanf(line, "%lx-", &start) == 1)
+			break;
+	fclose(f);
+	return (void *)start;
+}
+
+/* Pages without a struct page behind them cannot be pinned. */
+static void test_special(void)
+{
+	char *vvar = find_vvar();
+	char dst[8];
+	struct cpu_op op;
+
+	if (!vvar) {
+		ksft_test_result_skip("special mapping: no [vvar] mapping\n");
+		return;
+	}
+	cpu_op_memcpy(&op, 0, dst, vvar, sizeof(dst));
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "source in [vvar] (VM_PFNMAP): EFAULT\n");
+}
+
 /* Runs an add on every online CPU, checking where possible each ran. */
 static void test_cpus(void)
 {
@@ -400,13 +432,14 @@ int main(void)
 	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
 		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
 			       strerror(errno));
-	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 2);
+	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 1 + 2);
 	test_flags();
 	test_bytes();
 	test_words();
 	test_vectors();
 	test_invalid();
 	test_memory();
+	test_special();
 	test_cpus();
 	test_offline();
 	ksft_finished();
