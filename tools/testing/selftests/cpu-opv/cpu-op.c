@@ -2,6 +2,7 @@
 /*
  * cpu-op.c: a small user-space library over the cpu_opv() system call.
  */
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -99,4 +100,20 @@ int cpu_op_cmpeqv_memcpy_storev(intptr_t *v, intptr_t expect, void *dst,
 	cpu_op_memcpy(&ops[1], 0, dst, src, len);
 	cpu_op_memcpy(&ops[2], 1, v, &newv, sizeof(*v));
 	return cpu_opv(ops, 3, cpu, 0);
+}
+
+long cpu_op_sparse_vmalloc_bytes(void)
+{
+	FILE *f = fopen("/proc/vmallocinfo", "r");
+	char line[512];
+	long total = 0, size;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, " sparse") &&
+		    sscanf(line, "%*s %ld", &size) == 1)
+			total += size;
+	fclose(f);
+	return total;
 }

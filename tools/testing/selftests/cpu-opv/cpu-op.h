@@ -40,4 +40,10 @@ int cpu_op_cmpeqv_memcpy_storev(intptr_t *v, intptr_t expect, void *dst,
 				const void *src, size_t len, intptr_t newv,
 				int cpu);
 
+/*
+ * For tests: bytes of vmalloc space in "sparse" areas, which is where
+ * cpu_opv maps its kernel aliases (/proc/vmallocinfo; root only), or -1.
+ */
+long cpu_op_sparse_vmalloc_bytes(void);
+
 #endif /* CPU_OP_H */

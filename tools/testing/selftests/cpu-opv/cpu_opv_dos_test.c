@@ -36,23 +36,6 @@
 
 static long page_size;
 
-/* Bytes of vmalloc space in "sparse" areas, guard pages included. */
-static long sparse_bytes(void)
-{
-	FILE *f = fopen("/proc/vmallocinfo", "r");
-	char line[512];
-	long total = 0, size;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, " sparse") &&
-		    sscanf(line, "%*s %ld", &size) == 1)
-			total += size;
-	fclose(f);
-	return total;
-}
-
 static long read_long(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -147,7 +130,7 @@ int main(int argc, char **argv)
 	if (budget <= 0 || write_zero(PEAK_FILE))
 		ksft_exit_skip("cannot use %s and %s (debugfs not mounted?)\n",
 			       BUDGET_FILE, PEAK_FILE);
-	if (sparse_bytes() < 0)
+	if (cpu_op_sparse_vmalloc_bytes() < 0)
 		ksft_exit_skip("cannot read /proc/vmallocinfo\n");
 	ksft_set_plan(3);
 
@@ -162,7 +145,7 @@ int main(int argc, char **argv)
 	}
 	/* Sample while any child runs. */
 	for (;;) {
-		now = sparse_bytes();
+		now = cpu_op_sparse_vmalloc_bytes();
 		if (now > seen)
 			seen = now;
 		kb = meminfo_kb("VmallocUsed");
@@ -185,7 +168,7 @@ int main(int argc, char **argv)
 		       seen);
 	ksft_print_msg("VmallocUsed went from %ld to at most %ld kB\n",
 		       before_kb, peak_kb);
-	now = sparse_bytes();
+	now = cpu_op_sparse_vmalloc_bytes();
 	ksft_test_result(now == 0, "no alias left once every call returned (%ld bytes)\n",
 			 now);
 	free(pids);

@@ -367,6 +367,68 @@ static void test_special(void)
 	      "source in [vvar] (VM_PFNMAP): EFAULT\n");
 }
 
+static int write_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	int ok;
+
+	if (fd < 0)
+		return -1;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+#define FAIL_NTH "/proc/thread-self/fail-nth"
+#define FAILSLAB_GFP_WAIT "/sys/kernel/debug/failslab/ignore-gfp-wait"
+
+/*
+ * Makes each memory allocation of a call fail in turn (failslab's
+ * fail-nth): every such call must return ENOMEM, run no operation and
+ * leave no alias mapped.
+ */
+static void test_enomem(void)
+{
+	char *buf = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int n, ret = -1, failures = 0, bad = 0;
+	uint64_t w = 0;
+	struct cpu_op ops[2];
+	char nth[16];
+
+	if (buf == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	if (write_str(FAILSLAB_GFP_WAIT, "N") || write_str(FAIL_NTH, "0")) {
+		ksft_test_result_skip("ENOMEM: no fault injection (CONFIG_FAILSLAB, debugfs)\n");
+		munmap(buf, 4 * page_size);
+		return;
+	}
+	memset(buf, 3, 4 * page_size);
+	/* A copy across pages needs aliases; the add shows any effect. */
+	cpu_op_memcpy(&ops[0], 0, buf + page_size / 2, buf + 2 * page_size + 8,
+		      page_size);
+	cpu_op_add(&ops[1], 0, &w, 1, sizeof(w));
+	for (n = 1; n < 1000; n++) {
+		snprintf(nth, sizeof(nth), "%d", n);
+		buf[page_size / 2] = 0;
+		if (write_str(FAIL_NTH, nth))
+			break;
+		ret = run(ops, 2, this_cpu());
+		write_str(FAIL_NTH, "0");
+		if (ret == 0)
+			break;
+		failures++;
+		if (ret != -ENOMEM || w != 0 || buf[page_size / 2] != 0)
+			bad++;
+	}
+	write_str(FAILSLAB_GFP_WAIT, "Y");
+	CHECK(failures > 0 && !bad && ret == 0 && w == 1 &&
+	      cpu_op_sparse_vmalloc_bytes() == 0,
+	      "each of %d allocation failures: ENOMEM, no effect, no alias left (%d wrong)\n",
+	      failures, bad);
+	munmap(buf, 4 * page_size);
+}
+
 /* Runs an add on every online CPU, checking where possible each ran. */
 static void test_cpus(void)
 {
@@ -432,7 +494,7 @@ int main(void)
 	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
 		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
 			       strerror(errno));
-	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 1 + 2);
+	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 1 + 1 + 2);
 	test_flags();
 	test_bytes();
 	test_words();
@@ -440,6 +502,7 @@ int main(void)
 	test_invalid();
 	test_memory();
 	test_special();
+	test_enomem();
 	test_cpus();
 	test_offline();
 	ksft_finished();
