@@ -381,6 +381,7 @@ static int write_str(const char *path, const char *val)
 
 #define FAIL_NTH "/proc/thread-self/fail-nth"
 #define FAILSLAB_GFP_WAIT "/sys/kernel/debug/failslab/ignore-gfp-wait"
+#define FAILSLAB_VERBOSE "/sys/kernel/debug/failslab/verbose"
 
 /*
  * Makes each memory allocation of a call fail in turn (failslab's
@@ -398,7 +399,9 @@ static void test_enomem(void)
 
 	if (buf == MAP_FAILED)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	if (write_str(FAILSLAB_GFP_WAIT, "N") || write_str(FAIL_NTH, "0")) {
+	/* Quiet: the injected failures are expected, not worth a trace. */
+	if (write_str(FAILSLAB_GFP_WAIT, "N") || write_str(FAILSLAB_VERBOSE, "0") ||
+	    write_str(FAIL_NTH, "0")) {
 		ksft_test_result_skip("ENOMEM: no fault injection (CONFIG_FAILSLAB, debugfs)\n");
 		munmap(buf, 4 * page_size);
 		return;
@@ -422,6 +425,7 @@ static void test_enomem(void)
 			bad++;
 	}
 	write_str(FAILSLAB_GFP_WAIT, "Y");
+	write_str(FAILSLAB_VERBOSE, "2");
 	CHECK(failures > 0 && !bad && ret == 0 && w == 1 &&
 	      cpu_op_sparse_vmalloc_bytes() == 0,
 	      "each of %d allocation failures: ENOMEM, no effect, no alias left (%d wrong)\n",
