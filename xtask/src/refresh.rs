@@ -15,7 +15,7 @@
 //! first patch whose state it applies to.
 
 use crate::manifest::Manifest;
-use crate::tree::diff_targets;
+use crate::tree::{diff_targets, reverse_apply};
 use crate::util::{self, fail, Paths, Result};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -59,7 +59,14 @@ fn apply(dir: &Path, text: &str, delta: &str) -> Result<(String, usize)> {
     let file = dir.join("state");
     util::write(&file, text)?;
     let mut child = Command::new("patch")
-        .args(["--quiet", "--force", "--fuzz=0", "--no-backup-if-mismatch", "-r", "-"])
+        .args([
+            "--quiet",
+            "--force",
+            "--fuzz=0",
+            "--no-backup-if-mismatch",
+            "-r",
+            "-",
+        ])
         .arg(&file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -97,19 +104,8 @@ fn reverse(dir: &Path, f: &str, text: &str, diff: &str) -> Result<String> {
     util::write(&target, text)?;
     let d = dir.join("diff");
     util::write(&d, diff)?;
-    let out = Command::new("git")
-        .current_dir(dir.join("tree"))
-        .env("GIT_CEILING_DIRECTORIES", dir)
-        .args(["apply", "-R", "--include", f])
-        .arg(&d)
-        .output()
-        .map_err(|e| format!("git apply: {e}"))?;
-    if !out.status.success() {
-        return fail(format!(
-            "{f}: the committed diff does not reverse-apply: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
+    reverse_apply(&dir.join("tree"), f, &d)
+        .map_err(|e| format!("{f}: the committed diff does not reverse-apply: {e}"))?;
     util::read(&target)
 }
 

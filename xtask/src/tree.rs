@@ -207,25 +207,28 @@ fn staged_source(
     std::fs::copy(&src, &dst).map_err(|e| format!("{f}: {e}"))?;
     for d in later.iter().rev() {
         let diff = paths.repo.join("patches").join(d);
-        // The ceiling keeps git from finding a repository above `scratch`.
-        let out = Command::new("git")
-            .current_dir(scratch)
-            .env(
-                "GIT_CEILING_DIRECTORIES",
-                scratch.parent().unwrap_or(scratch),
-            )
-            .args(["apply", "-R", "--include", f])
-            .arg(&diff)
-            .output()
-            .map_err(|e| format!("git apply: {e}"))?;
-        if !out.status.success() {
-            return fail(format!(
-                "patches/{d} does not reverse-apply to {f}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
+        reverse_apply(scratch, f, &diff)
+            .map_err(|e| format!("patches/{d} does not reverse-apply to {f}: {e}"))?;
     }
     Ok(dst)
+}
+
+/// Reverse-applies the part of the diff file `diff` that changes `f` to
+/// `root/f`, outside any git repository. Returns git's complaint on
+/// failure.
+pub fn reverse_apply(root: &Path, f: &str, diff: &Path) -> Result<()> {
+    // The ceiling keeps git from finding a repository above `root`.
+    let out = Command::new("git")
+        .current_dir(root)
+        .env("GIT_CEILING_DIRECTORIES", root.parent().unwrap_or(root))
+        .args(["apply", "-R", "--include", f])
+        .arg(diff)
+        .output()
+        .map_err(|e| format!("git apply: {e}"))?;
+    if !out.status.success() {
+        return fail(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    Ok(())
 }
 
 fn apply_patch(paths: &Paths, index: &Path, m: &Manifest, k: usize) -> Result<()> {
