@@ -88,20 +88,42 @@ static void die(const char *what, int ret)
 			   ret < 0 ? strerror(errno) : "compare");
 }
 
+/*
+ * Whether this attempt goes through cpu_opv: always for a thread without
+ * rseq, and for an rseq thread once ABORTS_BEFORE_OPV attempts in a row
+ * aborted, counting its switch to cpu_opv once per operation.
+ */
+static int use_opv(int use_rseq, int *aborts)
+{
+	if (!use_rseq)
+		return 1;
+	if (*aborts < ABORTS_BEFORE_OPV)
+		return 0;
+	if ((*aborts)++ == ABORTS_BEFORE_OPV)
+		fallback();
+	return 1;
+}
+
+/* Whether a cpu_opv call made its update (0: a compare failed, retry). */
+static int opv_done(const char *what, int ret)
+{
+	if (ret < 0)
+		die(what, ret);
+	return !ret;
+}
+
 /* counter: add 1 to a per-CPU counter. */
 static void counter_body(int use_rseq, unsigned int *seed)
 {
 	int aborts = start_aborts(seed), cpu, ret;
 
-	while (use_rseq && aborts < ABORTS_BEFORE_OPV) {
+	while (!use_opv(use_rseq, &aborts)) {
 		cpu = rseq_cpu_start();
 		if (!rseq_addv(RSEQ_MO_RELAXED, RSEQ_PERCPU_CPU_ID,
 			       &pc[cpu].count, 1, cpu))
 			return;
 		aborts++;
 	}
-	if (use_rseq)
-		fallback();
 	cpu = use_rseq ? rseq_cpu_start() : pick_cpu(seed);
 	ret = cpu_op_addv(&pc[cpu].count, 1, cpu);
 	if (ret)
@@ -114,7 +136,7 @@ static void spinlock_body(int use_rseq, unsigned int *seed)
 	int aborts = start_aborts(seed), cpu, ret;
 
 	for (;;) {
-		if (use_rseq && aborts < ABORTS_BEFORE_OPV) {
+		if (!use_opv(use_rseq, &aborts)) {
 			cpu = rseq_cpu_start();
 			ret = rseq_cmpeqv_storev(RSEQ_MO_RELAXED,
 						 RSEQ_PERCPU_CPU_ID,
@@ -125,16 +147,10 @@ static void spinlock_body(int use_rseq, unsigned int *seed)
 				aborts++;
 			continue;
 		}
-		if (use_rseq && aborts == ABORTS_BEFORE_OPV) {
-			fallback();
-			aborts++;
-		}
 		cpu = use_rseq ? rseq_cpu_start() : pick_cpu(seed);
 		ret = cpu_op_cmpeqv_storev(&pc[cpu].lock, 0, 1, cpu);
-		if (!ret)
+		if (opv_done("spinlock", ret))
 			break;
-		if (ret < 0)
-			die("spinlock", ret);
 	}
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	pc[cpu].locked_count++;
@@ -150,7 +166,7 @@ static struct node *list_pop(int use_rseq, unsigned int *seed)
 		struct node *h, *n;
 		struct cpu_op ops[3];
 
-		if (use_rseq && aborts < ABORTS_BEFORE_OPV) {
+		if (!use_opv(use_rseq, &aborts)) {
 			intptr_t load;
 
 			cpu = rseq_cpu_start();
@@ -168,8 +184,6 @@ static struct node *list_pop(int use_rseq, unsigned int *seed)
 				return NULL;	/* empty */
 			continue;
 		}
-		if (use_rseq && aborts++ == ABORTS_BEFORE_OPV)
-			fallback();
 		cpu = use_rseq ? rseq_cpu_start() : pick_cpu(seed);
 		h = __atomic_load_n(&pc[cpu].head, __ATOMIC_RELAXED);
 		if (!h)
@@ -179,11 +193,8 @@ static struct node *list_pop(int use_rseq, unsigned int *seed)
 		cpu_op_compare(&ops[0], 1, &pc[cpu].head, &h, sizeof(h));
 		cpu_op_compare(&ops[1], 1, &h->next, &n, sizeof(n));
 		cpu_op_memcpy(&ops[2], 0, &pc[cpu].head, &n, sizeof(n));
-		ret = cpu_opv(ops, 3, cpu, 0);
-		if (!ret)
+		if (opv_done("list pop", cpu_opv(ops, 3, cpu, 0)))
 			return h;
-		if (ret < 0)
-			die("list pop", ret);
 	}
 }
 
@@ -194,7 +205,7 @@ static void list_push(struct node *node, int use_rseq, unsigned int *seed)
 	for (;;) {
 		struct node *expect;
 
-		if (use_rseq && aborts < ABORTS_BEFORE_OPV) {
+		if (!use_opv(use_rseq, &aborts)) {
 			cpu = rseq_cpu_start();
 			expect = __atomic_load_n(&pc[cpu].head, __ATOMIC_RELAXED);
 			node->next = expect;
@@ -209,17 +220,13 @@ static void list_push(struct node *node, int use_rseq, unsigned int *seed)
 				aborts++;
 			continue;
 		}
-		if (use_rseq && aborts++ == ABORTS_BEFORE_OPV)
-			fallback();
 		cpu = use_rseq ? rseq_cpu_start() : pick_cpu(seed);
 		expect = __atomic_load_n(&pc[cpu].head, __ATOMIC_RELAXED);
 		node->next = expect;
 		ret = cpu_op_cmpeqv_storev((intptr_t *)&pc[cpu].head,
 					   (intptr_t)expect, (intptr_t)node, cpu);
-		if (!ret)
+		if (opv_done("list push", ret))
 			return;
-		if (ret < 0)
-			die("list push", ret);
 	}
 }
 
@@ -248,7 +255,7 @@ static struct node *buffer_pop(int use_rseq, unsigned int *seed)
 		node = __atomic_load_n(&pc[cpu].array[off - 1],
 				       __ATOMIC_RELAXED);
 		newoff = off - 1;
-		if (use_rseq && aborts < ABORTS_BEFORE_OPV) {
+		if (!use_opv(use_rseq, &aborts)) {
 			ret = rseq_cmpeqv_cmpeqv_storev(RSEQ_MO_RELAXED,
 							RSEQ_PERCPU_CPU_ID,
 							&pc[cpu].offset, off,
@@ -261,18 +268,13 @@ static struct node *buffer_pop(int use_rseq, unsigned int *seed)
 				aborts++;
 			continue;
 		}
-		if (use_rseq && aborts++ == ABORTS_BEFORE_OPV)
-			fallback();
 		cpu_op_compare(&ops[0], 1, &pc[cpu].offset, &off, sizeof(off));
 		cpu_op_compare(&ops[1], 1, &pc[cpu].array[off - 1], &node,
 			       sizeof(node));
 		cpu_op_memcpy(&ops[2], 0, &pc[cpu].offset, &newoff,
 			      sizeof(newoff));
-		ret = cpu_opv(ops, 3, cpu, 0);
-		if (!ret)
+		if (opv_done("buffer pop", cpu_opv(ops, 3, cpu, 0)))
 			return node;
-		if (ret < 0)
-			die("buffer pop", ret);
 	}
 }
 
@@ -289,7 +291,7 @@ static void buffer_push(struct node *node, int use_rseq, unsigned int *seed)
 		if (off == BUF_CAP)
 			continue;	/* full here: try elsewhere */
 		newoff = off + 1;
-		if (use_rseq && aborts < ABORTS_BEFORE_OPV) {
+		if (!use_opv(use_rseq, &aborts)) {
 			ret = rseq_cmpeqv_trystorev_storev(RSEQ_MO_RELAXED,
 							   RSEQ_PERCPU_CPU_ID,
 							   &pc[cpu].offset, off,
@@ -302,18 +304,13 @@ static void buffer_push(struct node *node, int use_rseq, unsigned int *seed)
 				aborts++;
 			continue;
 		}
-		if (use_rseq && aborts++ == ABORTS_BEFORE_OPV)
-			fallback();
 		cpu_op_compare(&ops[0], 1, &pc[cpu].offset, &off, sizeof(off));
 		cpu_op_memcpy(&ops[1], 0, &pc[cpu].array[off], &node,
 			      sizeof(node));
 		cpu_op_memcpy(&ops[2], 1, &pc[cpu].offset, &newoff,
 			      sizeof(newoff));
-		ret = cpu_opv(ops, 3, cpu, 0);
-		if (!ret)
+		if (opv_done("buffer push", cpu_opv(ops, 3, cpu, 0)))
 			return;
-		if (ret < 0)
-			die("buffer push", ret);
 	}
 }
 
