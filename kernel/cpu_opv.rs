@@ -73,9 +73,14 @@ fn copy_ops(ops: UserPtr, n: usize) -> Result<KVec<engine::RawOp>> {
     Ok(raw)
 }
 
+/// A pinned operand, and whether it is reached through a vmalloc alias
+/// (it crosses a page or lies in highmem, or `vmap_all` asks for it)
+/// rather than the direct map.
+type Pinned = (engine::Operand, Pin, bool);
+
 /// Pins the pages of every operand. A failure on an operand whose
 /// `expect_fault` byte is set is reported as `EAGAIN`.
-fn pin_operands(v: &engine::Vector) -> Result<KVec<(engine::Operand, Pin)>> {
+fn pin_operands(v: &engine::Vector, vmap_all: bool) -> Result<KVec<Pinned>> {
     let operands = || v.ops().iter().flat_map(|op| op.operands()).flatten();
     let mut pins = KVec::with_capacity(operands().count(), GFP_KERNEL)?;
     for o in operands() {
@@ -85,7 +90,8 @@ fn pin_operands(v: &engine::Vector) -> Result<KVec<(engine::Operand, Pin)>> {
             Err(e) if e == EFAULT && o.expect_fault => return Err(EAGAIN),
             Err(e) => return Err(e),
         };
-        pins.push((o, pin), GFP_KERNEL)?;
+        let alias = vmap_all || pin.direct_address().is_none();
+        pins.push((o, pin, alias), GFP_KERNEL)?;
     }
     Ok(pins)
 }
@@ -126,18 +132,16 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
     let raw = copy_ops(ops, n)?;
     let v = engine::Vector::decode(&raw).map_err(|_| EINVAL)?;
 
-    let pins = pin_operands(&v)?;
+    let pins = pin_operands(&v, force_vmap())?;
     let span = colour_span();
-    let vmap_all = force_vmap();
-    let needs_alias = |pin: &Pin| vmap_all || pin.direct_address().is_none();
     // Reserve the budget for every alias at once: reserving piecemeal
     // while holding earlier shares could deadlock callers against each
     // other. Declared before the aliases, the grant is returned only
     // after they are freed.
     let need: usize = pins
         .iter()
-        .filter(|(_, pin)| needs_alias(pin))
-        .map(|(_, pin)| Alias::<OPERAND_PAGES>::area_size(pin.len(), span) + PAGE_SIZE)
+        .filter(|(_, _, alias)| *alias)
+        .map(|(_, pin, _)| Alias::<OPERAND_PAGES>::area_size(pin.len(), span) + PAGE_SIZE)
         .sum();
     let _grant = if need > 0 {
         Some(BudgetGrant::reserve(need)?)
@@ -145,7 +149,7 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
         None
     };
     let mut aliases = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
-    for (o, pin) in pins.iter().filter(|(_, pin)| needs_alias(pin)) {
+    for (o, pin, _) in pins.iter().filter(|(_, _, alias)| *alias) {
         let alias = Alias::new(pin, span)?;
         // Counts the area from its allocation until after it is freed:
         // the tuple drops the alias first.
@@ -153,7 +157,7 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
         aliases.push((o.len, alias, account), GFP_KERNEL)?;
     }
     let mut windows = Windows::with_capacity(pins.len())?;
-    for (o, pin) in pins.iter().filter(|(_, pin)| !needs_alias(pin)) {
+    for (o, pin, _) in pins.iter().filter(|(_, _, alias)| !*alias) {
         windows.add_direct(pin, o.len)?;
     }
     for (len, alias, _) in aliases.iter() {
