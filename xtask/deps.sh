@@ -7,9 +7,9 @@ set -eu
 BUILD_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
 BINDGEN_VERSION=0.70.1
 PKGS="linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev
-libssl-dev cpio kmod busybox-static qemu-system-x86 qemu-system-arm
+libssl-dev cpio rsync kmod busybox-static qemu-system-x86 qemu-system-arm
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross make git perl python3 binutils
-gcc libc6-dev"
+gcc libc6-dev patch diffutils xz-utils tar"
 # bindgen 0.71 and later (0.73 seen) lay task_struct out 64 bytes off under
 # this config (no padding after the empty, cache-aligned sched_statistics),
 # so current!().group_leader() oopses in the kernel doctests; 0.70.1 does not.
@@ -90,4 +90,17 @@ fi
 
 [ -f /usr/src/linux-source-6.12.tar.xz ] ||
 	die "/usr/src/linux-source-6.12.tar.xz missing after installing linux-source-6.12"
+
+# Every external command the pipeline runs (xtask, the kernel and
+# kselftest builds, the initramfs, QEMU), so that a missing one is named
+# here rather than failing deep inside a build.
+TOOLS="make git patch diff tar xz perl python3 bc flex bison cpio rsync
+readelf gcc clang ld.lld llvm-ar llvm-objcopy llvm-nm aarch64-linux-gnu-gcc
+qemu-system-x86_64 qemu-system-aarch64 rustc cargo rustfmt clippy-driver bindgen
+dpkg-deb"
+absent=""
+for t in $TOOLS; do
+	command -v "$t" >/dev/null || absent="$absent $t"
+done
+[ -z "$absent" ] || die "commands still missing after the installs:$absent"
 say "ok"
