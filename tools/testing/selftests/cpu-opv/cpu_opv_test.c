@@ -472,9 +472,14 @@ static void test_offline(void)
 	struct cpu_op op;
 	int ret;
 
-	/* Keep off the CPU that goes away. */
+	/*
+	 * Keep off the CPU that goes away, but keep it in the mask: a vector
+	 * may only target a CPU of the caller's affinity mask.
+	 */
 	CPU_ZERO(&set);
 	CPU_SET(0, &set);
+	if (cpu > 0)
+		CPU_SET(cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
 	ret = cpu > 0 ? set_online(cpu, 0) : -ENODEV;
 	if (ret) {

@@ -6,7 +6,10 @@
  * SIGSEGV when the descriptor or the signature is bad. It also checks
  * that a thread preempted inside a section (no signal) aborts, and that
  * the rseq tracepoints fire when tracefs has them, and that fork keeps a
- * registration while clone with CLONE_VM and exec drop it.
+ * registration while clone with CLONE_VM and exec drop it. Then: a thread
+ * that switches out outside its section gets rseq_cs cleared, a tracer
+ * moving a stopped tracee into its section makes it abort, and a bad
+ * signature is reported in the kernel log.
  *
  * The test registers its own area, so it re-executes itself with glibc's
  * own rseq registration turned off.
@@ -23,8 +26,11 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +47,9 @@
 #define DESCRIPTOR_TESTS	7
 #define INHERIT_TESTS		3
 #define TRACE_TESTS		2
+#define CS_CLEAR_TESTS		2
+#define PTRACE_TESTS		2
+#define KMSG_TESTS		1
 #define TRACEFS			"/sys/kernel/tracing"
 
 static struct rseq area __aligned(256);
@@ -66,6 +75,8 @@ static void on_signal(int sig)
 	(void)sig;
 }
 
+static pid_t last_child;
+
 /* Runs fn in a child and returns how it ended: exit code, or -signal. */
 static int in_child(int (*fn)(void *), void *arg)
 {
@@ -76,6 +87,7 @@ static int in_child(int (*fn)(void *), void *arg)
 		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
 	if (pid == 0)
 		_exit(fn(arg));
+	last_child = pid;
 	if (waitpid(pid, &status, 0) != pid)
 		ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
 	if (WIFSIGNALED(status))
@@ -443,6 +455,275 @@ static void tracepoint_tests(void)
 #endif
 }
 
+/*
+ * Stand-ins for the abort handlers of sections a thread never enters: the
+ * kernel checks the word before abort_ip against the registered signature
+ * whenever it looks at a section, but moves only a thread inside the
+ * section to abort_ip.
+ */
+static uint32_t fake_abort[4] = { SIG, 0, OTHER_SIG, 0 };
+
+/* A valid descriptor of a section at a made-up address, run by no one. */
+static void outside_cs(struct rseq_cs *d, uint32_t *abort_ip)
+{
+	memset(d, 0, sizeof(*d));
+	d->start_ip = 0x10000;
+	d->post_commit_offset = 0x100;
+	d->abort_ip = (uintptr_t)abort_ip;
+}
+
+static struct rseq_cs idle_cs;
+
+/* Points rseq_cs at a section it is not in, then blocks for a while. */
+static int sleep_outside_cs(void *arg)
+{
+	(void)arg;
+	if (register_area())
+		return 100;
+	outside_cs(&idle_cs, &fake_abort[1]);
+	area.rseq_cs = (uint64_t)(uintptr_t)&idle_cs;
+	usleep(10000);
+	if (area.rseq_cs == 0)
+		return 0;
+	return area.rseq_cs == (uint64_t)(uintptr_t)&idle_cs ? 1 : 2;
+}
+
+/* The same with the descriptor on a page it unmaps after the sleep. */
+static int unmap_descriptor(void *arg)
+{
+	long psize = sysconf(_SC_PAGESIZE);
+	struct rseq_cs *d;
+
+	(void)arg;
+	if (register_area())
+		return 100;
+	d = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (d == MAP_FAILED)
+		return 101;
+	outside_cs(d, &fake_abort[1]);
+	area.rseq_cs = (uint64_t)(uintptr_t)d;
+	usleep(10000);
+	munmap(d, psize);
+	usleep(10000);
+	return 0;
+}
+
+/*
+ * A thread switched out outside its section gets rseq_cs cleared before
+ * it runs user code again, so that user space may free the descriptor.
+ */
+static void cs_clear_tests(void)
+{
+	const char *what = "a sleep outside the section clears rseq_cs";
+	int how = in_child(sleep_outside_cs, NULL);
+
+	if (how == 0)
+		ksft_test_result_pass("%s\n", what);
+	else if (how == 1)
+		ksft_test_result_fail("%s: still points at the descriptor after the sleep\n", what);
+	else if (how == 2)
+		ksft_test_result_fail("%s: changed to another value\n", what);
+	else
+		ksft_test_result_fail("%s: child ended with %d (100: no registration)\n", what,
+				      how);
+	what = "unmapping a descriptor after a sleep outside its section";
+	how = in_child(unmap_descriptor, NULL);
+	if (how == 0)
+		ksft_test_result_pass("%s: thread lives on\n", what);
+	else if (how == -SIGSEGV)
+		ksft_test_result_fail("%s: SIGSEGV, the stale rseq_cs was read after the unmap\n",
+				      what);
+	else
+		ksft_test_result_fail("%s: child ended with %d (100: no registration, 101: no mmap)\n",
+				      what, how);
+}
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define ABORT_SLACK	16	/* bytes: the first few instructions of the handler */
+
+static uintptr_t regs_ip(const struct user_regs_struct *r)
+{
+#ifdef __x86_64__
+	return r->rip;
+#else
+	return r->pc;
+#endif
+}
+
+/* Moves the tracee to the start of the cs_spin loop, with a long count. */
+static void regs_enter_cs_spin(struct user_regs_struct *r)
+{
+#ifdef __x86_64__
+	r->rip = (uintptr_t)cs_spin_start;
+	r->rdx = 1ULL << 40;
+#else
+	r->pc = (uintptr_t)cs_spin_start;
+	r->regs[2] = 1ULL << 40;
+#endif
+}
+
+/* In a child: registers, optionally points rseq_cs at arg, stops. */
+static int stop_for_tracer(void *arg)
+{
+	if (register_area())
+		return 100;
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
+		return 101;
+	if (arg)
+		area.rseq_cs = (uint64_t)(uintptr_t)arg;
+	raise(SIGSTOP);
+	return 102;
+}
+
+static void describe_ip(char *buf, size_t len, uintptr_t ip)
+{
+	uintptr_t start = (uintptr_t)cs_spin_start, end = (uintptr_t)cs_spin_end;
+	uintptr_t abort_ip = (uintptr_t)cs_spin_abort;
+
+	if (ip >= start && ip < end)
+		snprintf(buf, len, "cs_spin_start+%lu, inside the section",
+			 (unsigned long)(ip - start));
+	else if (ip >= abort_ip && ip < abort_ip + ABORT_SLACK)
+		snprintf(buf, len, "cs_spin_abort+%lu", (unsigned long)(ip - abort_ip));
+	else
+		snprintf(buf, len, "%#lx (cs_spin_start %#lx, cs_spin_abort %#lx)",
+			 (unsigned long)ip, (unsigned long)start, (unsigned long)abort_ip);
+}
+
+/*
+ * A tracer moves a stopped tracee into the section its rseq_cs describes
+ * (set up by the tracee before the stop, or by the tracer with poke) and
+ * single-steps it: the kernel must move it to the abort handler first.
+ */
+static void ptrace_into_section(int poke, const char *what)
+{
+	struct user_regs_struct regs;
+	struct iovec iov = { .iov_base = &regs, .iov_len = sizeof(regs) };
+	uintptr_t abort_ip = (uintptr_t)cs_spin_abort, ip;
+	char where[128];
+	int status = 0;
+	long at_stop;
+	pid_t pid;
+
+	spin_cs(0, cs_spin_abort);
+	pid = fork();
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (pid == 0)
+		_exit(stop_for_tracer(poke ? NULL : &cs));
+	if (waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status) ||
+	    WSTOPSIG(status) != SIGSTOP) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 101)
+			ksft_test_result_skip("%s: PTRACE_TRACEME failed\n", what);
+		else
+			ksft_test_result_fail("%s: the child did not stop (status %#x)\n", what,
+					      status);
+		goto out;
+	}
+	errno = 0;
+	at_stop = ptrace(PTRACE_PEEKDATA, pid, &area.rseq_cs, NULL);
+	if (errno ||
+	    (poke && ptrace(PTRACE_POKEDATA, pid, &area.rseq_cs, (void *)(uintptr_t)&cs)) ||
+	    ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov)) {
+		ksft_test_result_fail("%s: peek, poke or PTRACE_GETREGSET: %s\n", what,
+				      strerror(errno));
+		goto out;
+	}
+	regs_enter_cs_spin(&regs);
+	if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov) ||
+	    ptrace(PTRACE_SINGLESTEP, pid, NULL, NULL)) {
+		ksft_test_result_fail("%s: PTRACE_SETREGSET or PTRACE_SINGLESTEP: %s\n", what,
+				      strerror(errno));
+		goto out;
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status) ||
+	    WSTOPSIG(status) != SIGTRAP) {
+		ksft_test_result_fail("%s: after the step: status %#x, want a SIGTRAP stop\n",
+				      what, status);
+		goto out;
+	}
+	if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov)) {
+		ksft_test_result_fail("%s: PTRACE_GETREGSET: %s\n", what, strerror(errno));
+		goto out;
+	}
+	ip = regs_ip(&regs);
+	describe_ip(where, sizeof(where), ip);
+	ksft_test_result(ip >= abort_ip && ip < abort_ip + ABORT_SLACK,
+			 "%s: one step from cs_spin_start ends at %s (rseq_cs at the stop: %#lx)\n",
+			 what, where, at_stop);
+out:
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+}
+#endif
+
+static void ptrace_tests(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+	ptrace_into_section(0, "tracer moves a tracee into its section: abort");
+	ptrace_into_section(1, "tracer sets rseq_cs and moves the tracee into it: abort");
+#else
+	ksft_test_result_skip("ptrace into a section: x86-64 and arm64 only\n");
+	ksft_test_result_skip("ptrace into a section the tracer sets up: x86-64 and arm64 only\n");
+#endif
+}
+
+static struct rseq_cs bad_sig_cs;
+
+/*
+ * A thread killed for a bad signature is reported with a warning naming
+ * it: the message of Linux 6.12, which log scanners may look for.
+ */
+static void signature_message_test(void)
+{
+	const char *what = "bad signature reported in the kernel log";
+	char want[160], seen[160] = "", buf[2048], *msg, *nl;
+	int fd, how, level = -1, i;
+	ssize_t n;
+
+	fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ksft_test_result_skip("%s: cannot open /dev/kmsg: %s\n", what, strerror(errno));
+		return;
+	}
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		ksft_test_result_skip("%s: cannot seek /dev/kmsg: %s\n", what, strerror(errno));
+		close(fd);
+		return;
+	}
+	outside_cs(&bad_sig_cs, &fake_abort[3]);
+	how = in_child(signal_with_cs, &bad_sig_cs);
+	snprintf(want, sizeof(want),
+		 "Possible attack attempt. Unexpected rseq signature 0x%x, expecting 0x%x (pid=%d, addr=",
+		 OTHER_SIG, SIG, (int)last_child);
+	for (i = 0; i < 10000; i++) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* records were overwritten: read on */
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		msg = strchr(buf, ';');
+		msg = msg ? msg + 1 : buf;
+		nl = strchr(msg, '\n');
+		if (nl)
+			*nl = '\0';
+		if (strstr(msg, want))
+			level = atoi(buf) & 7;
+		else if (!seen[0] && (strstr(msg, "rseq") || strstr(msg, "signature")))
+			snprintf(seen, sizeof(seen), "%.150s", msg);
+	}
+	close(fd);
+	if (how != -SIGSEGV)
+		ksft_test_result_fail("%s: the child ended with %d, want SIGSEGV\n", what, how);
+	else if (level < 0)
+		ksft_test_result_fail("%s: no \"%s...\" line; %s%s\n", what, want,
+				      seen[0] ? "saw: " : "no rseq line at all", seen);
+	else
+		ksft_test_result(level == 4, "%s at log level %d (want 4, warning)\n", what,
+				 level);
+}
+
 int main(int argc, char **argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES");
@@ -458,14 +739,19 @@ int main(int argc, char **argv)
 	if (getauxval(AT_RSEQ_FEATURE_SIZE) == 0)
 		ksft_exit_skip("kernel without rseq (no AT_RSEQ_FEATURE_SIZE)\n");
 #ifdef NO_CS_ASM
-	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 1 + INHERIT_TESTS + TRACE_TESTS);
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 1 + INHERIT_TESTS + TRACE_TESTS +
+		      CS_CLEAR_TESTS + PTRACE_TESTS + KMSG_TESTS);
 #else
-	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 6 + INHERIT_TESTS + TRACE_TESTS);
+	ksft_set_plan(REGISTRATION_TESTS + DESCRIPTOR_TESTS + 6 + INHERIT_TESTS + TRACE_TESTS +
+		      CS_CLEAR_TESTS + PTRACE_TESTS + KMSG_TESTS);
 #endif
 	registration_tests();
 	descriptor_tests();
 	section_tests();
 	inheritance_tests();
 	tracepoint_tests();
+	cs_clear_tests();
+	ptrace_tests();
+	signature_message_test();
 	ksft_finished();
 }
