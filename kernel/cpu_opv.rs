@@ -14,10 +14,15 @@
 //!
 //! 1. Copy and check the vector (`kernel::cpu_opv::engine`).
 //! 2. Pin the pages of every operand, for writing where the operation
-//!    writes, so that they can be neither unmapped nor swapped out.
-//! 3. Reach each operand through a kernel mapping: the direct map when it
-//!    lies in one lowmem page, otherwise a vmalloc alias at the user
-//!    address's cache colour, taken from a global budget.
+//!    writes, so that they can be neither unmapped nor swapped out. Each
+//!    operand has its own pin, even where operands share an address: a
+//!    read pin may reach pages the caller must not write (the zero page,
+//!    the page cache behind a private file mapping), so only the
+//!    operand's own write pin may ever be stored through.
+//! 3. Reach each operand through a kernel mapping of its own pin: the
+//!    direct map when it lies in one lowmem page, otherwise a vmalloc
+//!    alias at the user address's cache colour (read-only for a read pin),
+//!    taken from a global budget.
 //! 4. Run the vector on the target CPU from an IPI, with interrupts off,
 //!    then mark the task it interrupted for an rseq restart, as
 //!    membarrier's rseq fence does. An offline CPU runs no thread; the
@@ -31,14 +36,14 @@ use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     cpu::CpuId,
     cpu_opv::{
-        colour_span, engine, force_vmap, AliasAccount, BudgetGrant, OfflineGuard, Windows, NR_FLAG,
-        VEC_LEN_MAX_FLAG,
+        colour_span, engine, force_vmap, AliasAccount, BudgetGrant, DirectRead, DirectWrite,
+        OfflineGuard, Windows, NR_FLAG, VEC_LEN_MAX_FLAG,
     },
     page::PAGE_SIZE,
     prelude::*,
     smp::{self, HotplugReadGuard, PreemptGuard},
     uaccess::{UserPtr, UserSlice},
-    user_pages::PinnedPages,
+    user_pages::{PinnedPages, ReadOnly, Writable},
     vmap::Alias,
 };
 
@@ -48,7 +53,8 @@ const __LOG_PREFIX: &[u8] = b"cpu_opv\0";
 /// two pages.
 const OPERAND_PAGES: usize = 2;
 
-type Pin = PinnedPages<OPERAND_PAGES>;
+type ReadPin = PinnedPages<OPERAND_PAGES, ReadOnly>;
+type WritePin = PinnedPages<OPERAND_PAGES, Writable>;
 
 /// Answers the questions the flags ask; they take no vector.
 fn query(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
@@ -73,32 +79,113 @@ fn copy_ops(ops: UserPtr, n: usize) -> Result<KVec<engine::RawOp>> {
     Ok(raw)
 }
 
-/// A pinned operand, and whether it is reached through a vmalloc alias
-/// (it crosses a page or lies in highmem, or `vmap_all` asks for it)
-/// rather than the direct map.
-type Pinned = (engine::Operand, Pin, bool);
+/// The pages pinned for one operand, with the access its operation needs.
+enum Pin {
+    Read(engine::Src, ReadPin),
+    Write(engine::Dst, WritePin),
+}
 
-/// Pins the pages of every operand. A failure on an operand whose
-/// `expect_fault` byte is set is reported as `EAGAIN`.
-fn pin_operands(v: &engine::Vector, vmap_all: bool) -> Result<KVec<Pinned>> {
-    let operands = || v.ops().iter().flat_map(|op| op.operands()).flatten();
-    let mut pins = KVec::with_capacity(operands().count(), GFP_KERNEL)?;
-    for o in operands() {
+impl Pin {
+    /// Whether the operand must be reached through a vmalloc alias: it
+    /// crosses a page or lies in highmem, or `vmap_all` asks for it.
+    fn needs_alias(&self, vmap_all: bool) -> bool {
+        vmap_all
+            || !match self {
+                Pin::Read(_, p) => p.has_direct_address(),
+                Pin::Write(_, p) => p.has_direct_address(),
+            }
+    }
+
+    /// The number of pages pinned.
+    fn pages(&self) -> usize {
+        match self {
+            Pin::Read(_, p) => p.len(),
+            Pin::Write(_, p) => p.len(),
+        }
+    }
+}
+
+/// Pins the pages of every operand, each with the access its operation
+/// needs, in the vector's order (so an operation's destination is pinned,
+/// breaking copy-on-write, before its source). A failure on an operand
+/// whose `expect_fault` byte is set is reported as `EAGAIN`.
+fn pin_operands(v: &engine::Vector) -> Result<KVec<Pin>> {
+    let mut pins = KVec::with_capacity(v.operands().count(), GFP_KERNEL)?;
+    for u in v.operands() {
+        let o = u.operand();
         let addr = usize::try_from(o.addr).map_err(|_| EFAULT)?;
-        let pin = match Pin::pin(addr, o.len as usize, o.write) {
-            Ok(pin) => pin,
+        let len = o.len as usize;
+        let pin = match u {
+            engine::Use::Read(s) => ReadPin::pin(addr, len).map(|p| Pin::Read(s, p)),
+            engine::Use::Write(d) => WritePin::pin(addr, len).map(|p| Pin::Write(d, p)),
+        };
+        match pin {
+            Ok(pin) => pins.push(pin, GFP_KERNEL)?,
             Err(e) if e == EFAULT && o.expect_fault => return Err(EAGAIN),
             Err(e) => return Err(e),
-        };
-        let alias = vmap_all || pin.direct_address().is_none();
-        pins.push((o, pin, alias), GFP_KERNEL)?;
+        }
     }
     Ok(pins)
+}
+
+/// The kernel mapping of one operand's pin.
+enum Mapping<'a> {
+    DirectRead(DirectRead<'a, OPERAND_PAGES, ReadOnly>),
+    DirectWrite(DirectWrite<'a, OPERAND_PAGES>),
+    AliasRead(Alias<'a, OPERAND_PAGES, ReadOnly>),
+    AliasWrite(Alias<'a, OPERAND_PAGES, Writable>),
+}
+
+/// A mapping and, for an alias, the count of its vmalloc space, which the
+/// field order drops after the alias is freed.
+struct Mapped<'a> {
+    view: Mapping<'a>,
+    _account: Option<AliasAccount>,
+}
+
+/// Maps `pin` into the kernel: directly unless `alias`, else through a
+/// vmalloc alias at colour span `span`.
+fn map(pin: &Pin, alias: bool, span: usize) -> Result<Mapped<'_>> {
+    let view = match pin {
+        Pin::Read(_, p) => match DirectRead::new(p).filter(|_| !alias) {
+            Some(d) => Mapping::DirectRead(d),
+            None => Mapping::AliasRead(Alias::new(p, span)?),
+        },
+        Pin::Write(_, p) => match DirectWrite::new(p).filter(|_| !alias) {
+            Some(d) => Mapping::DirectWrite(d),
+            None => Mapping::AliasWrite(Alias::new(p, span)?),
+        },
+    };
+    let vm_bytes = match &view {
+        Mapping::AliasRead(a) => Some(a.vm_bytes()),
+        Mapping::AliasWrite(a) => Some(a.vm_bytes()),
+        _ => None,
+    };
+    Ok(Mapped {
+        view,
+        _account: vm_bytes.map(AliasAccount::new),
+    })
+}
+
+/// Binds the operand of `pin` to its mapping `m`.
+fn bind<'a>(windows: &mut Windows<'a>, pin: &Pin, m: &'a Mapped<'a>) -> Result {
+    match (pin, &m.view) {
+        (Pin::Read(s, _), Mapping::DirectRead(d)) => windows.bind_read(s, d),
+        (Pin::Read(s, _), Mapping::AliasRead(a)) => windows.bind_read(s, a),
+        (Pin::Write(d, _), Mapping::DirectWrite(w)) => windows.bind_write(d, w),
+        (Pin::Write(d, _), Mapping::AliasWrite(a)) => windows.bind_write(d, a),
+        _ => Err(EINVAL),
+    }
 }
 
 /// Runs the checked vector on `cpu` against `mem`.
 fn run_on(cpu: CpuId, v: &engine::Vector, mem: &mut Windows<'_>) -> Result<usize> {
     let _hotplug = HotplugReadGuard::new();
+    // The caller may have slept since the check at entry; its affinity
+    // may have changed meanwhile.
+    if !cpu.in_current_affinity() {
+        return Err(EINVAL);
+    }
     if !cpu.is_online() {
         // No thread runs on an offline CPU: its data is shared only with
         // other cpu_opv callers, which this lock serialises. Taking it may
@@ -129,10 +216,16 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
         return Err(EINVAL);
     }
     let cpu = CpuId::from_i32(cpu).ok_or(EINVAL)?;
+    // Only where the caller may run: an isolated or nohz_full CPU outside
+    // its affinity is not its to disturb. An offline CPU in the mask is.
+    if !cpu.in_current_affinity() {
+        return Err(EINVAL);
+    }
     let raw = copy_ops(ops, n)?;
     let v = engine::Vector::decode(&raw).map_err(|_| EINVAL)?;
 
-    let pins = pin_operands(&v, force_vmap())?;
+    let pins = pin_operands(&v)?;
+    let vmap_all = force_vmap();
     let span = colour_span();
     // Reserve the budget for every alias at once: reserving piecemeal
     // while holding earlier shares could deadlock callers against each
@@ -140,28 +233,25 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
     // after they are freed.
     let need: usize = pins
         .iter()
-        .filter(|(_, _, alias)| *alias)
-        .map(|(_, pin, _)| Alias::<OPERAND_PAGES>::area_size(pin.len(), span) + PAGE_SIZE)
+        .filter(|p| p.needs_alias(vmap_all))
+        .map(|p| Alias::<OPERAND_PAGES, ReadOnly>::area_size(p.pages(), span) + PAGE_SIZE)
         .sum();
     let _grant = if need > 0 {
         Some(BudgetGrant::reserve(need)?)
     } else {
         None
     };
-    let mut aliases = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
-    for (o, pin, _) in pins.iter().filter(|(_, _, alias)| *alias) {
-        let alias = Alias::new(pin, span)?;
-        // Counts the area from its allocation until after it is freed:
-        // the tuple drops the alias first.
-        let account = AliasAccount::new(alias.vm_bytes());
-        aliases.push((o.len, alias, account), GFP_KERNEL)?;
+    let mut maps = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
+    for p in pins.iter() {
+        maps.push(map(p, p.needs_alias(vmap_all), span)?, GFP_KERNEL)?;
     }
-    let mut windows = Windows::with_capacity(pins.len())?;
-    for (o, pin, _) in pins.iter().filter(|(_, _, alias)| !*alias) {
-        windows.add_direct(pin, o.len)?;
+    let mut windows = Windows::new();
+    for (p, m) in pins.iter().zip(maps.iter()) {
+        bind(&mut windows, p, m)?;
     }
-    for (len, alias, _) in aliases.iter() {
-        windows.add_alias(alias, *len)?;
+    if !windows.covers(&v) {
+        pr_warn!("vector operand left unbound\n");
+        return Err(EFAULT);
     }
 
     let res = run_on(cpu, &v, &mut windows)?;
@@ -178,7 +268,8 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
 /// Runs the `opcnt` operations at `ops` on `cpu`, or answers the question
 /// `flags` asks. Returns 0 when every operation ran, `k > 0` when compare
 /// operation `k` (1-based) stopped the vector, or a negative errno:
-/// `EINVAL` (bad vector, flags or CPU), `EFAULT` (an operand or the
+/// `EINVAL` (bad vector or flags, or a CPU that does not exist or is
+/// outside the caller's affinity mask), `EFAULT` (an operand or the
 /// vector is not accessible as the operation needs), `EAGAIN` (such an
 /// operand had `expect_fault` set), `ENOMEM`, or `EINTR` (a fatal signal
 /// while waiting, before any operation ran).

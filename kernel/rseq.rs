@@ -19,14 +19,19 @@
 //! outside that section or moves it to the abort handler.
 //!
 //! The work is kept off the hot paths. The scheduler calls
-//! [`__rseq_sched_out`] when a thread is switched out; it looks at the
-//! thread's critical section without faulting and requests the
-//! notify-resume work only if the thread is inside it, or if it could not
-//! tell. [`__rseq_sched_in`] requests it when
-//! the thread comes back on a different CPU or with a different `mm_cid`
-//! than its area shows. A thread that blocks and wakes on the same CPU
-//! outside any critical section, the common case, returns to user space
-//! without any rseq work.
+//! [`__rseq_sched_out`] when a thread is switched out; it reads the
+//! thread's `rseq_cs` without faulting and requests the notify-resume
+//! work only if it is set (the handler then aborts the section or clears
+//! the field), could not be read, or the thread is stopping for a tracer
+//! or job control.
+//! [`__rseq_sched_in`] requests it when the thread comes back on a
+//! different CPU or with a different `mm_cid` than its area shows. A
+//! thread that blocks and wakes on the same CPU with no critical section
+//! set up, the common case, returns to user space without any rseq work.
+//! Every event (signal delivery, a membarrier rseq fence, a section found
+//! at switch out) rewrites all the id fields, as the C implementation
+//! does on every return to user space; a thread that was not running
+//! during a fence rewrites them when it is next switched in.
 //!
 //! The ABI rules themselves (layout, registration checks, descriptor
 //! validation) are in `kernel::rseq`, where they are tested on their own.
@@ -39,13 +44,13 @@ use kernel::{
     bindings,
     cpu::CpuId,
     prelude::*,
-    ptrace::{self, PtRegs},
-    rseq::{self, field, CriticalSection, Events, Ids, RawCriticalSection, Registration, Stat},
+    ptrace::PtRegs,
+    rseq::{
+        self, field, CriticalSection, Current, Events, Ids, RawCriticalSection, Registration, Stat,
+    },
     signal::{self, KSignal, Signal},
-    task::Task,
-    types::FromBytes,
     uaccess::{
-        word::{self, U32Batch, UserWord},
+        word::{self, U32Batch},
         UserPtr, UserSlice,
     },
 };
@@ -53,34 +58,38 @@ use kernel::{
 const __LOG_PREFIX: &[u8] = b"rseq\0";
 
 /// The ids the current task's area must show while it runs on `cpu`.
-fn current_ids(task: &Task, cpu: CpuId) -> Ids {
+fn current_ids(cur: &Current, cpu: CpuId) -> Ids {
     Ids {
         cpu: cpu.as_u32(),
-        mm_cid: task.mm_cid() as u32,
+        mm_cid: cur.mm_cid() as u32,
     }
 }
 
 /// The task's registration, unless it has none or is exiting: rseq
 /// leaves exiting tasks alone.
-fn live_registration(task: &Task) -> Option<Registration> {
-    if task.is_exiting() {
+fn live_registration(cur: &Current) -> Option<Registration> {
+    if cur.is_exiting() {
         return None;
     }
-    task.rseq_registration()
+    cur.registration()
 }
 
 /// Stores the CPU number, node and concurrency id of the current task
 /// into its area, inside one user access window, unless the area already
-/// holds them.
-fn update_ids(task: &Task, reg: &Registration) -> Result {
+/// holds them and `force` is not set.
+fn update_ids(cur: &Current, reg: &Registration, force: bool) -> Result {
     let cpu = CpuId::current();
-    let now = current_ids(task, cpu);
-    if task.rseq_ids() == now {
+    let now = current_ids(cur, cpu);
+    if !force && cur.ids() == now {
         return Ok(());
     }
     if (now.mm_cid as i32) < 0 {
-        warn_once(&MM_CID_WARNED, "negative mm_cid");
+        rseq::warn_negative_mm_cid(now.mm_cid as i32);
     }
+    // The store may fault and sleep, and the task may wake on another
+    // CPU. Until it is recorded below, the area holds nothing known, so
+    // that a switch in meanwhile requests this work again.
+    cur.set_ids(Ids::STALE);
     let mut ids = U32Batch::<4>::new(reg.area, reg.len as usize);
     ids.push(field::CPU_ID_START, now.cpu)?;
     ids.push(field::CPU_ID, now.cpu)?;
@@ -88,8 +97,13 @@ fn update_ids(task: &Task, reg: &Registration) -> Result {
     ids.push(field::MM_CID, now.mm_cid)?;
     ids.commit()?;
     rseq::count(Stat::Ids);
-    rseq::set_current_ids(now);
-    rseq::trace_update(task);
+    rseq::trace_update(cur.task());
+    // Moved since `now` was taken: what was stored is already wrong. The
+    // ids stay stale and the work runs again before the task returns to
+    // user space (switch in requested it too).
+    if !cur.record_ids_if_current(now) {
+        cur.set_notify_resume();
+    }
     Ok(())
 }
 
@@ -109,36 +123,9 @@ fn clear_cs(reg: &Registration) -> Result {
     word::put::<u64>(reg.field(field::RSEQ_CS), 0)
 }
 
-/// How user memory is read when looking at a critical section.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// Pages may be faulted in: the resume handler and system call exit.
-    MayFault,
-    /// Nothing may sleep: the scheduler. A failed read proves nothing.
-    NoFault,
-}
-
-impl Access {
-    fn word<T: UserWord + FromBytes>(self, ptr: UserPtr) -> Result<T> {
-        match self {
-            Access::MayFault => word::get(ptr),
-            Access::NoFault => word::read_nofault(ptr),
-        }
-    }
-
-    fn descriptor(self, ptr: UserPtr) -> Result<RawCriticalSection> {
-        match self {
-            Access::MayFault => UserSlice::new(ptr, size_of::<RawCriticalSection>())
-                .reader()
-                .read(),
-            Access::NoFault => word::read_nofault(ptr),
-        }
-    }
-}
-
 /// Reads and validates the critical section the area points at, if any.
-fn current_cs(reg: &Registration, access: Access) -> Result<Option<CriticalSection>> {
-    let ptr = access.word::<u64>(reg.field(field::RSEQ_CS))?;
+fn current_cs(reg: &Registration) -> Result<Option<CriticalSection>> {
+    let ptr = word::get::<u64>(reg.field(field::RSEQ_CS))?;
     if ptr == 0 {
         return Ok(None);
     }
@@ -146,14 +133,14 @@ fn current_cs(reg: &Registration, access: Access) -> Result<Option<CriticalSecti
     if ptr >= task_size {
         return Err(EINVAL);
     }
-    let cs = access.descriptor(ptr as UserPtr)?.validate(task_size)?;
+    let raw: RawCriticalSection = UserSlice::new(ptr as UserPtr, size_of::<RawCriticalSection>())
+        .reader()
+        .read()?;
+    let cs = raw.validate(task_size)?;
     let sig_addr = cs.signature_address();
-    let sig = access.word::<u32>(sig_addr as UserPtr)?;
+    let sig = word::get::<u32>(sig_addr as UserPtr)?;
     if sig != reg.sig {
-        // The scheduler's look leaves the report to the resume handler.
-        if access == Access::MayFault {
-            rseq::warn_bad_signature(sig, reg.sig, sig_addr as UserPtr);
-        }
+        rseq::warn_bad_signature(sig, reg.sig, sig_addr as UserPtr);
         return Err(EINVAL);
     }
     Ok(Some(cs))
@@ -161,14 +148,6 @@ fn current_cs(reg: &Registration, access: Access) -> Result<Option<CriticalSecti
 
 static DEPRECATED_WARNED: AtomicBool = AtomicBool::new(false);
 static UNKNOWN_WARNED: AtomicBool = AtomicBool::new(false);
-static MM_CID_WARNED: AtomicBool = AtomicBool::new(false);
-
-fn warn_once(done: &AtomicBool, what: &str) {
-    if !done.swap(true, Ordering::Relaxed) {
-        pr_warn!("{what}\n");
-    }
-}
-
 /// Refuses flags in `struct rseq_cs` or `struct rseq`: the deprecated
 /// no-restart flags were removed in Linux 6.0 and kill the thread, with a
 /// warning the first time each kind is seen.
@@ -178,13 +157,13 @@ fn check_flags(flags: u32, structure: &str) -> Result {
     };
     if bad.deprecated != 0 && !DEPRECATED_WARNED.swap(true, Ordering::Relaxed) {
         pr_warn!(
-            "deprecated flags ({}) in {structure} ABI structure\n",
+            "Deprecated flags ({}) in {structure} ABI structure\n",
             bad.deprecated
         );
     }
     if bad.unknown != 0 && !UNKNOWN_WARNED.swap(true, Ordering::Relaxed) {
         pr_warn!(
-            "unknown flags ({}) in {structure} ABI structure\n",
+            "Unknown flags ({}) in {structure} ABI structure\n",
             bad.unknown
         );
     }
@@ -197,7 +176,7 @@ fn check_flags(flags: u32, structure: &str) -> Result {
 fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
     let ip = regs.instruction_pointer();
     rseq::count(Stat::Cs);
-    let Some(cs) = current_cs(reg, Access::MayFault)? else {
+    let Some(cs) = current_cs(reg)? else {
         return Ok(());
     };
     if !cs.contains(ip as u64) {
@@ -219,15 +198,16 @@ fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
 ///
 /// Must be called by the current task on its way back to user space.
 /// `ksig` is null or points to the signal being delivered. `regs` is null
-/// when called from a system call return path, otherwise it points to the
-/// task's user registers, which nothing else accesses during the call.
+/// when called on the way into a KVM guest (`xfer_to_guest_mode_work()`),
+/// otherwise it points to the task's user registers, which nothing else
+/// accesses during the call.
 #[no_mangle]
 pub unsafe extern "C" fn __rseq_handle_notify_resume(
     ksig: *mut bindings::ksignal,
     regs: *mut bindings::pt_regs,
 ) {
-    let task = kernel::current!();
-    let Some(reg) = live_registration(task) else {
+    let cur = Current::get();
+    let Some(reg) = live_registration(&cur) else {
         return;
     };
     rseq::count(Stat::Resume);
@@ -237,16 +217,21 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
     // SAFETY: The caller guarantees that a non-null `regs` is the current
     // task's user registers, not accessed elsewhere meanwhile.
     let regs = (!regs.is_null()).then(|| unsafe { PtRegs::from_raw_mut(regs) });
-    // Without an event the thread is in no critical section: the work was
-    // requested for the ids only. Without registers (system call return),
-    // `rseq_cs` is left alone so that `rseq_syscall()` can catch a system
-    // call made inside a section.
-    let events = rseq::take_current_events();
+    // Events are taken only with registers to act on: a resume without
+    // them (KVM's entry to a guest) leaves them, and `rseq_cs`, for a
+    // later one. Without an event the thread has no critical section set
+    // up: the work was requested for the ids only. After one, all the ids
+    // are rewritten, as user space (TCMalloc) may rely on a fence
+    // rewriting `cpu_id_start`; and so they are without registers, as in
+    // C, since KVM then returns to user space with no further resume.
     let res = match regs {
-        Some(regs) if !events.is_empty() => fixup_ip(&reg, regs),
-        _ => Ok(()),
+        Some(regs) if !rseq::take_current_events().is_empty() => {
+            fixup_ip(&reg, regs).map(|()| true)
+        }
+        Some(_) => Ok(false),
+        None => Ok(true),
     }
-    .and_then(|()| update_ids(task, &reg));
+    .and_then(|force| update_ids(&cur, &reg, force));
     if res.is_err() {
         // SAFETY: The caller guarantees a non-null `ksig` is valid.
         let delivering = (!ksig.is_null()).then(|| unsafe { KSignal::from_raw(ksig) });
@@ -255,24 +240,22 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
 }
 
 /// Runs when the current task, which has rseq registered, is switched
-/// out. Called by the scheduler with interrupts disabled.
+/// out, `stopped` if it stops for a tracer or job control
+/// (`TASK_TRACED`, `TASK_STOPPED`). Called by the scheduler with
+/// interrupts disabled.
 ///
-/// Looks at the task's critical section without faulting and requests
-/// the notify-resume work only when the resume handler could have
-/// something to do: see [`rseq::needs_resume_check`].
+/// Reads the task's `rseq_cs` without faulting and requests the
+/// notify-resume work only when the resume handler could have something
+/// to do: see [`rseq::needs_resume_check`].
 #[no_mangle]
-pub extern "C" fn __rseq_sched_out() {
-    let task = kernel::current!();
-    let Some(reg) = live_registration(task) else {
+pub extern "C" fn __rseq_sched_out(stopped: bool) {
+    let cur = Current::get();
+    let Some(reg) = live_registration(&cur) else {
         return;
     };
     rseq::count(Stat::SchedOut);
-    let hit = match current_cs(&reg, Access::NoFault) {
-        // The common case needs no instruction pointer.
-        Ok(None) => false,
-        peek => rseq::needs_resume_check(peek, ptrace::current_user_instruction_pointer() as u64),
-    };
-    if hit {
+    let rseq_cs = word::read_nofault::<u64>(reg.field(field::RSEQ_CS));
+    if rseq::needs_resume_check(rseq_cs, stopped) {
         rseq::count(Stat::PeekHit);
         rseq::raise_current_events(Events::PREEMPT);
     }
@@ -280,13 +263,17 @@ pub extern "C" fn __rseq_sched_out() {
 
 /// Runs when the current task, which has rseq registered, was switched
 /// in, with its CPU and `mm_cid` final. Requests the notify-resume work if
-/// its area does not show them.
+/// its area does not show them, or if a membarrier rseq fence happened
+/// while it was not running: the fence rewrites the ids of every thread.
 #[no_mangle]
 pub extern "C" fn __rseq_sched_in() {
-    let task = kernel::current!();
-    if task.rseq_ids() != current_ids(task, CpuId::current()) {
+    let cur = Current::get();
+    if cur.take_missed_fence() {
+        cur.set_ids(Ids::STALE);
+    }
+    if cur.ids() != current_ids(&cur, CpuId::current()) {
         rseq::count(Stat::SchedIn);
-        task.set_notify_resume();
+        cur.set_notify_resume();
     }
 }
 
@@ -300,13 +287,12 @@ pub extern "C" fn __rseq_sched_in() {
 #[cfg(CONFIG_DEBUG_RSEQ)]
 #[no_mangle]
 pub unsafe extern "C" fn rseq_syscall(regs: *mut bindings::pt_regs) {
-    let task = kernel::current!();
-    let Some(reg) = task.rseq_registration() else {
+    let Some(reg) = Current::get().registration() else {
         return;
     };
     // SAFETY: The caller guarantees `regs` is the current task's registers.
     let ip = unsafe { PtRegs::from_raw_mut(regs) }.instruction_pointer();
-    match current_cs(&reg, Access::MayFault) {
+    match current_cs(&reg) {
         Ok(Some(cs)) if !cs.contains(ip as u64) => {}
         Ok(None) => {}
         _ => signal::force_sig(Signal::SIGSEGV),
@@ -317,7 +303,8 @@ fn unregister(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
     if flags != rseq::FLAG_UNREGISTER {
         return Err(EINVAL);
     }
-    let reg = kernel::current!().rseq_registration().ok_or(EINVAL)?;
+    let cur = Current::get();
+    let reg = cur.registration().ok_or(EINVAL)?;
     if reg.area != area || reg.len != len {
         return Err(EINVAL);
     }
@@ -325,7 +312,7 @@ fn unregister(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
         return Err(EPERM);
     }
     reset_ids(&reg)?;
-    rseq::set_current_registration(None);
+    cur.set_registration(None);
     Ok(())
 }
 
@@ -333,8 +320,8 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
     if flags != 0 {
         return Err(EINVAL);
     }
-    let task = kernel::current!();
-    if let Some(reg) = task.rseq_registration() {
+    let cur = Current::get();
+    if let Some(reg) = cur.registration() {
         if reg.area != area || reg.len != len {
             return Err(EINVAL);
         }
@@ -353,10 +340,12 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
     if word::get::<u64>(reg.field(field::RSEQ_CS))? != 0 {
         clear_cs(&reg)?;
     }
-    rseq::set_current_registration(Some(reg));
+    cur.set_registration(Some(reg));
+    // Fences before the registration are not this area's concern.
+    cur.take_missed_fence();
     rseq::count(Stat::Register);
     // Fill in the id fields before the thread returns to user space.
-    task.set_notify_resume();
+    cur.set_notify_resume();
     Ok(())
 }
 

@@ -2,9 +2,11 @@
 /*
  * C side of the restartable sequences implementation in kernel/rseq.rs:
  * the system call entry, which needs the per-architecture SYSCALL_DEFINE
- * wrappers, the rseq tracepoints, and a rate-limited warning.
+ * wrappers, the rseq tracepoints, and two warnings.
  */
 
+#include <linux/bug.h>
+#include <linux/mm_types.h>
 #include <linux/printk.h>
 #include <linux/rseq.h>
 #include <linux/sched.h>
@@ -43,12 +45,45 @@ void rseq_trace_ip_fixup(unsigned long ip, unsigned long start_ip,
  * @addr: User address of the value found.
  *
  * The thread is about to be killed; the message is rate limited because
- * user space can trigger it at will.
+ * user space can trigger it at will. Its wording is the C
+ * implementation's, which log scanners may look for.
  */
 void rseq_warn_signature(u32 found, u32 expected, unsigned long addr)
 {
-	pr_warn_ratelimited("rseq: pid %d: signature 0x%x at user address 0x%lx is not the registered 0x%x\n",
-			    task_pid_nr(current), found, addr, expected);
+	printk_ratelimited(KERN_WARNING
+		"Possible attack attempt. Unexpected rseq signature 0x%x, expecting 0x%x (pid=%d, addr=%p).\n",
+		found, expected, current->pid, (void __user *)addr);
+}
+
+/**
+ * rseq_warn_mm_cid() - Warn once about a negative concurrency id.
+ * @mm_cid: The current task's mm_cid, about to be stored.
+ *
+ * A negative mm_cid is a scheduler bug; warn with a backtrace, once.
+ */
+void rseq_warn_mm_cid(int mm_cid)
+{
+	WARN_ON_ONCE(mm_cid < 0);
+}
+
+/**
+ * rseq_fence_mm() - Note a membarrier rseq fence on @mm.
+ * @mm: The address space the fence is for.
+ *
+ * The fence interrupts the threads of @mm that are running, which rewrite
+ * their rseq ids before they return to user space. The others rewrite
+ * them when they are next switched in, which compares this count with
+ * the one the thread saw last. Called before the fence's smp_mb() and
+ * its reads of rq->curr. On the other side, switch_mm_cid() issues a
+ * full barrier after rq->curr is written whenever the mm of rq->curr
+ * changes, before finish_task_switch() reads the count: either the fence
+ * sees the thread's mm on the CPU and interrupts it, or the thread sees
+ * the new count. When the mm does not change, the fence sees a thread of
+ * @mm on that CPU either way and interrupts whichever runs there.
+ */
+void rseq_fence_mm(struct mm_struct *mm)
+{
+	atomic_inc(&mm->rseq_fence_seq);
 }
 
 SYSCALL_DEFINE4(rseq, struct rseq __user *, rseq, u32, rseq_len, int, flags,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/cpumask.h>
+#include <linux/sched.h>
 #include <linux/smp.h>
 #include <linux/topology.h>
 
@@ -36,4 +37,9 @@ int rust_helper_cpu_to_node(int cpu)
 unsigned int rust_helper_num_online_cpus(void)
 {
 	return num_online_cpus();
+}
+
+bool rust_helper_current_cpu_allowed(unsigned int cpu)
+{
+	return cpumask_test_cpu(cpu, current->cpus_ptr);
 }

@@ -115,6 +115,17 @@ impl CpuId {
         unsafe { bindings::cpu_online(self.0) }
     }
 
+    /// Returns whether the current task's affinity mask allows it to run
+    /// on the CPU, whether the CPU is online or not. A concurrent
+    /// `sched_setaffinity()` makes the answer that of the old or the new
+    /// mask.
+    #[inline]
+    pub fn in_current_affinity(self) -> bool {
+        // SAFETY: By the type invariant `self.0 < nr_cpu_ids`; the helper
+        // reads one bit of the current task's mask.
+        unsafe { bindings::current_cpu_allowed(self.0) }
+    }
+
     /// Returns the NUMA node of the CPU (0 without `CONFIG_NUMA`).
     #[inline]
     pub fn node(self) -> i32 {

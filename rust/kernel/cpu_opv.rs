@@ -10,13 +10,14 @@
 pub mod engine;
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KVec},
     bindings,
+    page::PAGE_SIZE,
     prelude::*,
-    user_pages::{pages_spanned, PinnedPages},
+    uaccess::UserPtr,
+    user_pages::{Access, PinnedPages, ReadOnly, Writable},
     vmap::Alias,
 };
-use core::{ffi::c_void, marker::PhantomData, ptr};
+use core::{marker::PhantomData, ptr};
 
 /// `CPU_OP_NR_FLAG`: the call returns the number of operation types.
 pub const NR_FLAG: i32 = bindings::cpu_op_flags_CPU_OP_NR_FLAG as i32;
@@ -74,24 +75,131 @@ const _: () = {
 // bytes with no padding, so every bit pattern is a valid value.
 unsafe impl crate::types::FromBytes for engine::RawOp {}
 
-#[derive(Clone, Copy)]
-struct Window {
-    user: u64,
-    len: u32,
-    kernel: *mut u8,
+/// A kernel mapping through which the operand bound to a slot of
+/// [`Windows`] is reached: the direct map of a pin's one lowmem page, or a
+/// vmalloc alias of its pages. A [`View<Writable>`] is a writable mapping
+/// of pages pinned for writing.
+///
+/// # Safety
+///
+/// `address()` must return the kernel address of `user_addr()`, mapped
+/// for `bytes()` bytes (readable, and writable if `A` is [`Writable`])
+/// for as long as the value lives, and never through any other mapping
+/// than the pages pinned with access `A`.
+pub unsafe trait View<A: Access> {
+    /// The user address the mapping starts at.
+    fn user_addr(&self) -> UserPtr;
+    /// How many bytes from `user_addr()` on it maps.
+    fn bytes(&self) -> usize;
+    /// The kernel address of `user_addr()`.
+    fn address(&self) -> *mut u8;
 }
 
-/// Kernel addresses of the operands of a vector, for [`engine::run`]:
-/// each user range is reached through the kernel mapping of its pinned
-/// pages, so running the vector never faults.
+/// The bytes from `addr` to the end of its `pages` pages.
+fn bytes_to_end(addr: UserPtr, pages: usize) -> usize {
+    pages * PAGE_SIZE - (addr & (PAGE_SIZE - 1))
+}
+
+/// The direct map of a read pin of one lowmem page: read only.
+pub struct DirectRead<'a, const N: usize, A: Access>(&'a PinnedPages<N, A>, *const u8);
+
+/// The direct map of a write pin of one lowmem page.
+pub struct DirectWrite<'a, const N: usize>(&'a PinnedPages<N, Writable>, *mut u8);
+
+impl<'a, const N: usize, A: Access> DirectRead<'a, N, A> {
+    /// The direct map of `pin`, if it has one.
+    pub fn new(pin: &'a PinnedPages<N, A>) -> Option<Self> {
+        Some(Self(pin, pin.direct_address()?))
+    }
+}
+
+impl<'a, const N: usize> DirectWrite<'a, N> {
+    /// The direct map of `pin`, if it has one.
+    pub fn new(pin: &'a PinnedPages<N, Writable>) -> Option<Self> {
+        Some(Self(pin, pin.direct_address_mut()?))
+    }
+}
+
+// SAFETY: `direct_address()` maps the one page of the pin, which lives
+// for `'a`; it is only ever read through a `View<ReadOnly>`.
+unsafe impl<const N: usize, A: Access> View<ReadOnly> for DirectRead<'_, N, A> {
+    fn user_addr(&self) -> UserPtr {
+        self.0.user_addr()
+    }
+    fn bytes(&self) -> usize {
+        bytes_to_end(self.0.user_addr(), 1)
+    }
+    fn address(&self) -> *mut u8 {
+        self.1.cast_mut()
+    }
+}
+
+// SAFETY: `direct_address_mut()` maps the one page of a write pin, which
+// lives for `'a`.
+unsafe impl<const N: usize> View<Writable> for DirectWrite<'_, N> {
+    fn user_addr(&self) -> UserPtr {
+        self.0.user_addr()
+    }
+    fn bytes(&self) -> usize {
+        bytes_to_end(self.0.user_addr(), 1)
+    }
+    fn address(&self) -> *mut u8 {
+        self.1
+    }
+}
+
+// SAFETY: An alias maps all pages of its pin, read-only for a read pin,
+// for as long as it lives; it is only ever read through this view.
+unsafe impl<const N: usize, A: Access> View<ReadOnly> for Alias<'_, N, A> {
+    fn user_addr(&self) -> UserPtr {
+        Alias::user_addr(self)
+    }
+    fn bytes(&self) -> usize {
+        bytes_to_end(Alias::user_addr(self), self.pages())
+    }
+    fn address(&self) -> *mut u8 {
+        Alias::address(self).cast_mut()
+    }
+}
+
+// SAFETY: The alias of a write pin maps its pages writable for as long as
+// it lives.
+unsafe impl<const N: usize> View<Writable> for Alias<'_, N, Writable> {
+    fn user_addr(&self) -> UserPtr {
+        Alias::user_addr(self)
+    }
+    fn bytes(&self) -> usize {
+        bytes_to_end(Alias::user_addr(self), self.pages())
+    }
+    fn address(&self) -> *mut u8 {
+        self.address_mut()
+    }
+}
+
+/// Where the operand of one slot is reached in the kernel.
+#[derive(Clone, Copy)]
+struct Window {
+    kernel: *mut u8,
+    len: u32,
+}
+
+/// Kernel mappings of the operands of a vector, for [`engine::run`]: each
+/// operand is reached through the mapping of the pages pinned for it
+/// alone, found by its slot, never by its address, so running the vector
+/// never faults and never touches memory pinned for another operand.
+/// Operands that are written can only be bound to writable mappings of
+/// pages pinned for writing ([`View<Writable>`]), and stores go only to
+/// those.
 ///
 /// # Invariants
 ///
-/// Each window's `[kernel, kernel + len)` is a kernel mapping of the
-/// pinned pages of `[user, user + len)`, and the pin and mapping it was
-/// made from live for at least `'a`.
+/// Each `Some` entry of `read` maps, for reading, the `len` bytes of the
+/// operand of its slot; each `Some` entry of `write` maps them writable,
+/// from pages pinned for writing. The pins and mappings live for at
+/// least `'a`.
 pub struct Windows<'a> {
-    w: KVec<Window>,
+    read: [Option<Window>; engine::OPERANDS_MAX],
+    write: [Option<Window>; engine::OPERANDS_MAX],
     missed: bool,
     _maps: PhantomData<&'a ()>,
 }
@@ -101,115 +209,176 @@ pub struct Windows<'a> {
 // task that made them waits.
 unsafe impl Send for Windows<'_> {}
 
+impl Default for Windows<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<'a> Windows<'a> {
-    /// Room for `n` windows.
-    pub fn with_capacity(n: usize) -> Result<Self> {
-        Ok(Self {
-            w: KVec::with_capacity(n, GFP_KERNEL)?,
+    /// No operand bound yet.
+    pub fn new() -> Self {
+        Self {
+            read: [None; engine::OPERANDS_MAX],
+            write: [None; engine::OPERANDS_MAX],
             missed: false,
             _maps: PhantomData,
+        }
+    }
+
+    /// The window of `o` in `view`, which must start at `o`'s address and
+    /// map all of it.
+    fn window<A: Access>(o: &engine::Operand, view: &impl View<A>) -> Result<Window> {
+        if view.user_addr() as u64 != o.addr || (o.len as usize) > view.bytes() {
+            return Err(EINVAL);
+        }
+        Ok(Window {
+            kernel: view.address(),
+            len: o.len,
         })
     }
 
-    fn push(&mut self, user: u64, len: u32, kernel: *mut u8) -> Result {
-        // INVARIANT: Callers pass a kernel mapping of `[user, user + len)`
-        // that lives for `'a`.
-        self.w.push(Window { user, len, kernel }, GFP_KERNEL)?;
+    /// Binds the operand `src` to `view`. Fails with `EINVAL` if the view
+    /// does not map the operand.
+    pub fn bind_read(&mut self, src: &engine::Src, view: &'a impl View<ReadOnly>) -> Result {
+        let o = src.operand();
+        let w = Self::window(o, view)?;
+        // INVARIANT: `view` maps `o` readable for `'a`.
+        *self.read.get_mut(o.slot).ok_or(EINVAL)? = Some(w);
         Ok(())
     }
 
-    /// Adds the `len` bytes at the start of `pin`, through the kernel's
-    /// permanent mapping of its one page. Fails with `EINVAL` if there is
-    /// none (see [`PinnedPages::direct_address`]) or `len` bytes do not fit.
-    pub fn add_direct<const N: usize>(&mut self, pin: &'a PinnedPages<N>, len: u32) -> Result {
-        let kernel = pin.direct_address().ok_or(EINVAL)?;
-        if pages_spanned(pin.user_addr(), len as usize) != Some(1) {
-            return Err(EINVAL);
-        }
-        self.push(pin.user_addr() as u64, len, kernel)
+    /// Binds the operand `dst` to `view`, a writable mapping of pages
+    /// pinned for writing. Fails with `EINVAL` if the view does not map the
+    /// operand.
+    pub fn bind_write(&mut self, dst: &engine::Dst, view: &'a impl View<Writable>) -> Result {
+        let o = dst.operand();
+        let w = Self::window(o, view)?;
+        // INVARIANT: `view` maps `o` writable, from a write pin, for `'a`.
+        *self.write.get_mut(o.slot).ok_or(EINVAL)? = Some(w);
+        Ok(())
     }
 
-    /// Adds the `len` bytes at the start of the pin `alias` maps. Fails
-    /// with `EINVAL` if they do not fit in the pinned pages.
-    pub fn add_alias<const N: usize>(&mut self, alias: &'a Alias<'a, N>, len: u32) -> Result {
-        let user = alias.user_addr();
-        match pages_spanned(user, len as usize) {
-            Some(n) if n <= alias.pages() => {}
-            _ => return Err(EINVAL),
-        }
-        self.push(user as u64, len, alias.address())
+    /// The kernel address of operand `o` in `table`, if its slot is bound
+    /// there for its length.
+    fn get(table: &[Option<Window>], o: &engine::Operand) -> Option<*mut u8> {
+        let w = table.get(o.slot).copied().flatten()?;
+        (w.len == o.len).then_some(w.kernel)
     }
 
-    /// The kernel address of `[addr, addr + len)`, which must lie in one
-    /// window.
-    fn find(&self, addr: u64, len: u32) -> Option<*mut u8> {
-        let end = addr.checked_add(u64::from(len))?;
-        self.w
-            .iter()
-            .find(|w| addr >= w.user && end <= w.user.saturating_add(u64::from(w.len)))
-            .map(|w| w.kernel.wrapping_add((addr - w.user) as usize))
+    /// Whether every operand of `v` is bound with the access it needs.
+    pub fn covers(&self, v: &engine::Vector) -> bool {
+        v.operands().all(|u| match u {
+            engine::Use::Read(s) => Self::get(&self.read, s.operand()).is_some(),
+            engine::Use::Write(d) => Self::get(&self.write, d.operand()).is_some(),
+        })
     }
 
-    fn lookup(&mut self, addr: u64, len: u32) -> Option<*mut u8> {
-        let k = self.find(addr, len);
+    /// Whether the engine asked for an operand that is not bound. The
+    /// engine only uses the operands it was given and [`Self::covers`] is
+    /// checked before it runs, so this means a bug; such accesses were
+    /// skipped.
+    pub fn missed(&self) -> bool {
+        self.missed
+    }
+
+    fn src(&self, s: &engine::Src) -> Option<*const u8> {
+        Self::get(&self.read, s.operand()).map(|k| k.cast_const())
+    }
+
+    fn dst(&mut self, d: &engine::Dst) -> Option<*mut u8> {
+        let k = Self::get(&self.write, d.operand());
         self.missed |= k.is_none();
         k
     }
+}
 
-    /// Whether the engine asked for a range outside every window. The
-    /// engine only uses the operands it was given, so this means a bug;
-    /// such accesses were skipped.
-    pub fn missed(&self) -> bool {
-        self.missed
+/// Loads the word of `len` bytes at `k`.
+///
+/// # Safety
+///
+/// `k` must be valid for reading `len` (1, 2, 4 or 8) bytes and aligned
+/// to `len`.
+unsafe fn load_word(k: *const u8, len: u32) -> u64 {
+    // SAFETY: Valid and aligned by the function's safety requirements, so
+    // each arm is one access (`READ_ONCE()` semantics).
+    unsafe {
+        match len {
+            1 => u64::from(ptr::read_volatile(k)),
+            2 => u64::from(ptr::read_volatile(k.cast::<u16>())),
+            4 => u64::from(ptr::read_volatile(k.cast::<u32>())),
+            _ => ptr::read_volatile(k.cast::<u64>()),
+        }
     }
 }
 
 impl engine::Memory for Windows<'_> {
-    fn equal(&self, a: u64, b: u64, len: u32) -> bool {
-        let (Some(ka), Some(kb)) = (self.find(a, len), self.find(b, len)) else {
+    fn equal(&self, a: &engine::Src, b: &engine::Src) -> bool {
+        let (Some(ka), Some(kb)) = (self.src(a), self.src(b)) else {
             return false;
         };
-        // SAFETY: By the type invariant both ranges are mapped for `len`
-        // bytes. User space may write them meanwhile from another CPU, as
-        // with any user memory the kernel reads; `memcmp` reads bytes
-        // without assuming they stay put.
-        unsafe { bindings::memcmp(ka as *const c_void, kb as *const c_void, len as usize) == 0 }
+        // SAFETY: By the type invariant both ranges are mapped for the
+        // operands' (equal) length. User space may write them meanwhile
+        // from another CPU, as with any user memory the kernel reads;
+        // `memcmp` reads bytes without assuming they stay put.
+        unsafe { bindings::memcmp(ka.cast(), kb.cast(), a.operand().len as usize) == 0 }
     }
 
-    fn copy(&mut self, dst: u64, src: u64, len: u32) {
-        let (Some(kd), Some(ks)) = (self.lookup(dst, len), self.lookup(src, len)) else {
+    fn copy(&mut self, dst: &engine::Dst, src: &engine::Src) {
+        let (Some(kd), Some(ks)) = (self.dst(dst), self.src(src)) else {
             return;
         };
-        // SAFETY: By the type invariant both ranges are mapped for `len`
-        // bytes, the destination writable (pinned for writing). They may
-        // overlap, which `memmove` allows.
-        unsafe { bindings::memmove(kd.cast(), ks as *const c_void, len as usize) };
-    }
-
-    fn load(&self, addr: u64, len: u32) -> u64 {
-        let Some(k) = self.find(addr, len) else {
-            return 0;
+        let len = dst.operand().len as usize;
+        let (du, su) = (dst.operand().addr, src.operand().addr);
+        let overlap = du < su.saturating_add(len as u64) && su < du.saturating_add(len as u64);
+        if !overlap {
+            // SAFETY: By the type invariant both ranges are mapped for
+            // `len` bytes, the destination writable, and the user ranges
+            // they map do not overlap.
+            unsafe { bindings::memcpy(kd.cast(), ks.cast(), len) };
+            return;
+        }
+        // The user ranges overlap, but each operand has its own mapping,
+        // so the kernel addresses need not show it: copy in the direction
+        // the user addresses call for, as memmove() would on them.
+        let byte = |i: usize| {
+            // SAFETY: `i < len`: both ranges are mapped for `len` bytes by
+            // the type invariant, the destination writable.
+            unsafe { ptr::write_volatile(kd.add(i), ptr::read_volatile(ks.add(i))) }
         };
-        // SAFETY: Mapped by the type invariant; the engine checked that
-        // `addr` is aligned to `len`, and the kernel address has the same
-        // offset within its page, so the access is aligned: a single load.
-        unsafe {
-            match len {
-                1 => u64::from(ptr::read_volatile(k)),
-                2 => u64::from(ptr::read_volatile(k.cast::<u16>())),
-                4 => u64::from(ptr::read_volatile(k.cast::<u32>())),
-                _ => ptr::read_volatile(k.cast::<u64>()),
-            }
+        if du > su {
+            (0..len).rev().for_each(byte);
+        } else {
+            (0..len).for_each(byte);
         }
     }
 
-    fn store(&mut self, addr: u64, len: u32, val: u64) {
-        let Some(k) = self.lookup(addr, len) else {
+    fn load(&self, src: &engine::Src) -> u64 {
+        let Some(k) = self.src(src) else {
+            return 0;
+        };
+        // SAFETY: Mapped by the type invariant; the engine loads only
+        // words, aligned in user space, and the kernel address has the
+        // same offset within its page, so it is aligned too.
+        unsafe { load_word(k, src.operand().len) }
+    }
+
+    fn load_dst(&self, dst: &engine::Dst) -> u64 {
+        let Some(k) = Self::get(&self.write, dst.operand()) else {
+            return 0;
+        };
+        // SAFETY: As for `load`.
+        unsafe { load_word(k, dst.operand().len) }
+    }
+
+    fn store(&mut self, dst: &engine::Dst, val: u64) {
+        let Some(k) = self.dst(dst) else {
             return;
         };
-        // SAFETY: As for `load`; the range is pinned for writing.
+        // SAFETY: Mapped writable by the type invariant, and aligned as
+        // for `load`: each arm is one store (`WRITE_ONCE()` semantics).
         unsafe {
-            match len {
+            match dst.operand().len {
                 1 => ptr::write_volatile(k, val as u8),
                 2 => ptr::write_volatile(k.cast::<u16>(), val as u16),
                 4 => ptr::write_volatile(k.cast::<u32>(), val as u32),

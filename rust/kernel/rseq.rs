@@ -18,7 +18,7 @@
 
 use crate::{bindings, prelude::*, task::Task, types::FromBytes, uaccess::UserPtr};
 use core::mem::{align_of, offset_of, size_of};
-use core::ptr;
+use core::{marker::PhantomData, ptr};
 
 /// Size of the original (Linux 4.18) `struct rseq`, padding included.
 pub const ORIG_RSEQ_SIZE: u32 = 32;
@@ -90,45 +90,35 @@ impl Events {
     }
 }
 
-/// Whether a task switched out at user instruction pointer `ip` needs the
-/// resume handler to look at its critical section, given `peek`, what a
-/// read of its section that was not allowed to fault gave: no section,
-/// a valid one, or an error (unreadable or invalid descriptor, or wrong
-/// signature).
+/// Whether a task being switched out needs the resume handler to look at
+/// its critical section before it next returns to user space, given
+/// `rseq_cs`, what a read of its area's `rseq_cs` field that was not
+/// allowed to fault gave, and whether the task is stopping for a tracer
+/// or job control.
 ///
-/// A thread stores `rseq_cs` before it enters a section, and neither the
-/// field nor its instruction pointer changes while it is off the CPU. A
-/// thread with no section, or with a valid section it is not inside,
-/// would be left alone by the handler; anything else goes to the handler,
-/// which aborts the section or kills the thread as the ABI says.
+/// A thread stores `rseq_cs` before it enters a section, and the field
+/// does not change while the thread is off the CPU. With no section
+/// (`rseq_cs` is 0) the handler would do nothing; with one, it aborts the
+/// section if the thread is inside it and otherwise clears `rseq_cs`, as
+/// the C implementation does after every preemption (so a descriptor that
+/// user space frees later is never read again); an unreadable field goes
+/// to the handler too, which reads it in a way that may fault. A tracer
+/// may move a stopped thread's instruction pointer and `rseq_cs`, so a
+/// stop always goes to the handler.
 ///
 /// # Examples
 ///
 /// ```
-/// use kernel::{prelude::*, rseq::{needs_resume_check, RawCriticalSection}};
+/// use kernel::{prelude::*, rseq::needs_resume_check};
 ///
-/// let cs = RawCriticalSection {
-///     version: 0,
-///     flags: 0,
-///     start_ip: 0x1000,
-///     post_commit_offset: 0x20,
-///     abort_ip: 0x2000,
-/// }
-/// .validate(1 << 47)
-/// .unwrap();
-/// assert!(!needs_resume_check(Ok(None), 0x1000));
-/// assert!(!needs_resume_check(Ok(Some(cs)), 0x1020));
-/// assert!(needs_resume_check(Ok(Some(cs)), 0x1000));
-/// assert!(needs_resume_check(Err(EFAULT), 0x3000));
-/// assert!(needs_resume_check(Err(EINVAL), 0x3000));
+/// assert!(!needs_resume_check(Ok(0), false));
+/// assert!(needs_resume_check(Ok(0x1000), false));
+/// assert!(needs_resume_check(Err(EFAULT), false));
+/// assert!(needs_resume_check(Ok(0), true));
 /// ```
 #[inline]
-pub fn needs_resume_check(peek: Result<Option<CriticalSection>>, ip: u64) -> bool {
-    match peek {
-        Ok(None) => false,
-        Ok(Some(cs)) => cs.contains(ip),
-        Err(_) => true,
-    }
+pub fn needs_resume_check(rseq_cs: Result<u64>, stopped: bool) -> bool {
+    stopped || !matches!(rseq_cs, Ok(0))
 }
 
 /// The CPU number and memory-map concurrency id a task's rseq area holds.
@@ -381,12 +371,77 @@ impl Registration {
     }
 }
 
-impl Task {
+/// The current task, as rseq sees it: the rseq state in `task_struct` that
+/// only the task itself writes while it runs (fork and exec write it too,
+/// before the task runs).
+///
+/// A handle cannot leave the task that made it (it is neither `Send` nor
+/// `Sync`), so what it reads is never written at the same time by another
+/// CPU: another task's rseq state is out of reach, by construction.
+///
+/// # Invariants
+///
+/// The handle is used only by the task that made it, which is alive for as
+/// long as it runs code.
+pub struct Current {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Current {
+    /// A handle on the current task.
+    #[inline]
+    pub fn get() -> Self {
+        // INVARIANT: Made by the current task, and it cannot leave it.
+        Self {
+            _not_send: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn raw(&self) -> *mut bindings::task_struct {
+        // SAFETY: Always callable from task context.
+        unsafe { bindings::get_current() }
+    }
+
+    /// The task, for interfaces that take any [`Task`].
+    #[inline]
+    pub fn task(&self) -> &Task {
+        // SAFETY: By the type invariant the current task is alive while
+        // `self` is; `Task` is a transparent wrapper of `task_struct`.
+        unsafe { &*self.raw().cast::<Task>() }
+    }
+
+    /// Returns whether the task is exiting (`PF_EXITING`): it will not run
+    /// user code again.
+    #[inline]
+    pub fn is_exiting(&self) -> bool {
+        // SAFETY: The task is valid by the type invariant; it sets its own
+        // `PF_EXITING`, so the field does not change under us.
+        let flags = unsafe { ptr::read(ptr::addr_of!((*self.raw()).flags)) };
+        flags & bindings::PF_EXITING != 0
+    }
+
+    /// Returns the task's concurrency id in its address space (`mm_cid`),
+    /// which the scheduler may change when the task is switched in; the
+    /// number of the CPU without `CONFIG_SCHED_MM_CID`.
+    #[inline]
+    pub fn mm_cid(&self) -> i32 {
+        // SAFETY: The task is valid by the type invariant.
+        unsafe { bindings::task_mm_cid(self.raw()) }
+    }
+
+    /// Makes the task run its resume-to-user-mode work before it next
+    /// returns to user space.
+    #[inline]
+    pub fn set_notify_resume(&self) {
+        self.task().set_notify_resume();
+    }
+
     /// Returns the task's rseq registration, if it has one.
     #[inline]
-    pub fn rseq_registration(&self) -> Option<Registration> {
-        let t = self.0.get();
-        // SAFETY: By the type invariant `t` is a valid task. The fields are
+    pub fn registration(&self) -> Option<Registration> {
+        let t = self.raw();
+        // SAFETY: The task is valid by the type invariant. The fields are
         // written only by the task itself (registration) and, before it
         // runs, by fork and exec, as in C.
         let (area, len, sig) = unsafe {
@@ -402,15 +457,34 @@ impl Task {
             sig,
         })
     }
-}
 
-impl Task {
+    /// Registers (`Some`) or unregisters (`None`) rseq for the task.
+    /// Either way the recorded ids become [`Ids::STALE`], so that the first
+    /// return to user space after a registration stores them.
+    #[inline]
+    pub fn set_registration(&self, reg: Option<Registration>) {
+        let r = reg.unwrap_or(Registration {
+            area: 0,
+            len: 0,
+            sig: 0,
+        });
+        let t = self.raw();
+        // SAFETY: The task is valid by the type invariant, and only the task
+        // itself writes these fields while it runs.
+        unsafe {
+            ptr::write(ptr::addr_of_mut!((*t).rseq), r.area as *mut bindings::rseq);
+            ptr::write(ptr::addr_of_mut!((*t).rseq_len), r.len);
+            ptr::write(ptr::addr_of_mut!((*t).rseq_sig), r.sig);
+        }
+        self.set_ids(Ids::STALE);
+    }
+
     /// Returns the ids last stored into the task's rseq area, or
     /// [`Ids::STALE`] when the next return to user space must store them.
     #[inline]
-    pub fn rseq_ids(&self) -> Ids {
-        let t = self.0.get();
-        // SAFETY: By the type invariant `t` is a valid task. The fields are
+    pub fn ids(&self) -> Ids {
+        let t = self.raw();
+        // SAFETY: The task is valid by the type invariant. The fields are
         // written by the task itself and, before the child runs, by fork.
         let (cpu, mm_cid) = unsafe {
             (
@@ -423,17 +497,40 @@ impl Task {
         }
         Ids { cpu, mm_cid }
     }
-}
 
-/// Records `ids` as what the current task's rseq area holds.
-#[inline]
-pub fn set_current_ids(ids: Ids) {
-    // SAFETY: `get_current()` is the running task, which is valid; only
-    // the task itself writes these fields while it runs.
-    unsafe {
-        let t = bindings::get_current();
-        ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cpu), ids.cpu);
-        ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cid), ids.mm_cid);
+    /// Records `ids` as what the task's rseq area holds.
+    #[inline]
+    pub fn set_ids(&self, ids: Ids) {
+        let t = self.raw();
+        // SAFETY: The task is valid by the type invariant, and only the task
+        // itself writes these fields while it runs.
+        unsafe {
+            ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cpu), ids.cpu);
+            ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cid), ids.mm_cid);
+        }
+    }
+
+    /// Records `ids` as what the task's rseq area holds if they are the
+    /// task's ids now, checked with preemption disabled so that the task
+    /// cannot move between the check and the record. Returns whether they
+    /// were recorded. A later switch to other ids is caught at switch in,
+    /// which compares them with the record.
+    #[inline]
+    pub fn record_ids_if_current(&self, ids: Ids) -> bool {
+        // SAFETY: Acts on the current task only.
+        unsafe { bindings::rseq_record_ids_if_current(ids.cpu, ids.mm_cid) }
+    }
+
+    /// Returns whether a membarrier rseq fence on the task's address
+    /// space happened since the task last asked, and notes that it asked.
+    /// A fence interrupts only the threads running at the time; the
+    /// others learn of it here when they are next switched in.
+    /// Registration asks too, so that a count left from before (from
+    /// another address space, before exec) is not taken for a fence.
+    #[inline]
+    pub fn take_missed_fence(&self) -> bool {
+        // SAFETY: Acts on the current task only.
+        unsafe { bindings::rseq_take_missed_fence() }
     }
 }
 
@@ -445,27 +542,6 @@ pub fn raise_current_events(events: Events) {
     // SAFETY: Acts on the current task under the guard rseq uses for the
     // event mask (saving the interrupt state).
     unsafe { bindings::rseq_raise_events(events.0 as _) }
-}
-
-/// Registers (`Some`) or unregisters (`None`) rseq for the current task.
-/// Either way the recorded ids become [`Ids::STALE`], so that the first
-/// return to user space after a registration stores them.
-#[inline]
-pub fn set_current_registration(reg: Option<Registration>) {
-    let r = reg.unwrap_or(Registration {
-        area: 0,
-        len: 0,
-        sig: 0,
-    });
-    // SAFETY: `get_current()` is the running task, which is valid; only
-    // the task itself writes these fields while it runs.
-    unsafe {
-        let t = bindings::get_current();
-        ptr::write(ptr::addr_of_mut!((*t).rseq), r.area as *mut bindings::rseq);
-        ptr::write(ptr::addr_of_mut!((*t).rseq_len), r.len);
-        ptr::write(ptr::addr_of_mut!((*t).rseq_sig), r.sig);
-        ptr::write(ptr::addr_of_mut!((*t).rseq_ids_cpu), Ids::STALE.cpu);
-    }
 }
 
 /// Work that `CONFIG_RSEQ_STATS` counts, shown in debugfs as `rseq/stats`.
@@ -528,6 +604,14 @@ pub fn take_current_events() -> Events {
 pub fn warn_bad_signature(found: u32, expected: u32, addr: UserPtr) {
     // SAFETY: Plain values; the C function only prints them.
     unsafe { bindings::rseq_warn_signature(found, expected, addr as _) }
+}
+
+/// Warns, once, with a backtrace (`WARN_ON_ONCE()`, as the C
+/// implementation does), that the current task's `mm_cid` is negative
+/// when it is about to be stored.
+pub fn warn_negative_mm_cid(mm_cid: i32) {
+    // SAFETY: A plain value; the C function only checks and reports it.
+    unsafe { bindings::rseq_warn_mm_cid(mm_cid) }
 }
 
 /// Fires the `rseq_update` tracepoint for `task`.

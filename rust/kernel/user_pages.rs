@@ -12,7 +12,7 @@ use crate::{
     prelude::*,
     uaccess::{word, UserPtr},
 };
-use core::ptr;
+use core::{marker::PhantomData, ptr};
 
 /// The number of pages that hold `[addr, addr + len)`, or `None` if the
 /// range is empty or wraps around.
@@ -37,36 +37,86 @@ pub fn pages_spanned(addr: UserPtr, len: usize) -> Option<usize> {
     Some((last >> PAGE_SHIFT) - (addr >> PAGE_SHIFT) + 1)
 }
 
-/// The pages holding a user address range of at most `N` pages, pinned
-/// with `pin_user_pages_fast()`.
+/// How a [`PinnedPages`] may be used: [`ReadOnly`] or [`Writable`].
 ///
-/// Pinning faults the pages in like a user access would (copy-on-write
-/// is broken first for a write pin), and refuses mappings without
-/// ordinary pages behind them (`VM_IO`, `VM_PFNMAP`). A read pin of
-/// anonymous memory never written yet pins the shared zero page, which
-/// reads as zeros.
+/// The access is part of the pin's type, so that code which stores
+/// through a kernel mapping of pinned pages can demand a [`Writable`] pin
+/// at compile time: a store through a read pin could reach the page cache
+/// of a file the caller may not write, or the shared zero page.
+pub trait Access: private::Sealed {
+    /// Whether pages are pinned with `FOLL_WRITE`.
+    const WRITE: bool;
+    /// The GUP flags of the pin.
+    const GUP_FLAGS: u32;
+}
+
+/// Pinned for reading only, and never to be written: a read pin of a
+/// shared mapping reaches pages other processes use.
+///
+/// The pin is taken with `FOLL_LONGTERM`, which makes GUP break
+/// copy-on-write sharing of a private mapping first (an unshare fault),
+/// as it does for every pin that must see later stores through the page
+/// tables: without it, a read pin of never-written anonymous memory or of
+/// a private file mapping not written yet would hold the shared zero page
+/// or the page-cache page, and miss every store the process makes after
+/// the pin (which moves its page table to a new, private page).
+pub struct ReadOnly;
+
+/// Pinned with `FOLL_WRITE`: copy-on-write was broken for the caller, so
+/// the pages are the caller's own to write.
+pub struct Writable;
+
+impl Access for ReadOnly {
+    const WRITE: bool = false;
+    const GUP_FLAGS: u32 = bindings::FOLL_LONGTERM;
+}
+
+impl Access for Writable {
+    const WRITE: bool = true;
+    const GUP_FLAGS: u32 = bindings::FOLL_WRITE;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::ReadOnly {}
+    impl Sealed for super::Writable {}
+}
+
+/// The pages holding a user address range of at most `N` pages, pinned
+/// with `pin_user_pages_fast()`, for reading or writing as `A` says.
+///
+/// Pinning faults the pages in like a user access would, and refuses
+/// mappings without ordinary pages behind them (`VM_IO`, `VM_PFNMAP`).
+/// Copy-on-write sharing is broken first, for a write pin as a store
+/// would, and for a read pin of a private mapping as an unshare (see
+/// [`ReadOnly`]), so both see the page the process's own page tables
+/// map, before and after the pin. A read pin of a shared mapping, which
+/// others may use too, must not be written, which is why only a
+/// [`Writable`] pin gives out a writable kernel address.
 ///
 /// # Invariants
 ///
 /// The first `count` entries of `pages` are pinned pages, in address
-/// order, starting with the page of `addr`; they stay pinned until the
-/// value is dropped. `count` is at least 1 and at most `N`.
-pub struct PinnedPages<const N: usize> {
+/// order, starting with the page of `addr`, pinned with `FOLL_WRITE` if
+/// and only if `A::WRITE`; they stay pinned until the value is dropped.
+/// `count` is at least 1 and at most `N`.
+pub struct PinnedPages<const N: usize, A: Access> {
     pages: [*mut bindings::page; N],
     count: usize,
     addr: UserPtr,
-    write: bool,
+    _access: PhantomData<A>,
 }
 
-impl<const N: usize> PinnedPages<N> {
-    /// Pins the pages of `[addr, addr + len)`, for writing if `write`.
+impl<const N: usize, A: Access> PinnedPages<N, A> {
+    /// Pins the pages of `[addr, addr + len)`, for writing if `A` is
+    /// [`Writable`].
     ///
     /// Fails with `EINVAL` if the range is empty or spans more than `N`
     /// pages, `EFAULT` if it is not user memory, not mapped, not writable
-    /// when `write` is set, or a special mapping, and `ENOMEM` if memory
-    /// runs out while faulting the pages in. Nothing stays pinned on
-    /// failure. May sleep.
-    pub fn pin(addr: UserPtr, len: usize, write: bool) -> Result<Self> {
+    /// when a write pin is asked for, or a special mapping, and `ENOMEM`
+    /// if memory runs out while faulting the pages in. Nothing stays
+    /// pinned on failure. May sleep.
+    pub fn pin(addr: UserPtr, len: usize) -> Result<Self> {
         let nr = pages_spanned(addr, len).ok_or(EINVAL)?;
         if nr > N {
             return Err(EINVAL);
@@ -75,7 +125,7 @@ impl<const N: usize> PinnedPages<N> {
             return Err(EFAULT);
         }
         let mut pages = [ptr::null_mut(); N];
-        let flags = if write { bindings::FOLL_WRITE } else { 0 };
+        let flags = A::GUP_FLAGS;
         // SAFETY: `pages` has room for `nr` entries; the range was checked
         // to be user memory.
         let got = unsafe {
@@ -90,12 +140,13 @@ impl<const N: usize> PinnedPages<N> {
             unsafe { bindings::unpin_user_pages(pages.as_mut_ptr(), got as _) };
             return Err(EFAULT);
         }
-        // INVARIANT: `nr` (1..=N) pages were pinned, from the page of `addr`.
+        // INVARIANT: `nr` (1..=N) pages were pinned from the page of
+        // `addr`, with `A::GUP_FLAGS`: `FOLL_WRITE` exactly when `A::WRITE`.
         Ok(Self {
             pages,
             count: nr,
             addr,
-            write,
+            _access: PhantomData,
         })
     }
 
@@ -114,11 +165,10 @@ impl<const N: usize> PinnedPages<N> {
         self.addr
     }
 
-    /// The kernel address of the user address the range starts at, when
-    /// the range lies in one page that the kernel maps permanently (not
-    /// highmem); then the range can be reached there for as long as the
-    /// pin lives.
-    pub fn direct_address(&self) -> Option<*mut u8> {
+    /// The kernel's permanent mapping of the user address the range
+    /// starts at, when the range lies in one page that the kernel maps
+    /// permanently (not highmem).
+    fn lowmem_address(&self) -> Option<*mut u8> {
         if self.count != 1 {
             return None;
         }
@@ -131,13 +181,35 @@ impl<const N: usize> PinnedPages<N> {
         Some(base.cast::<u8>().wrapping_add(self.addr & (PAGE_SIZE - 1)))
     }
 
+    /// Whether the range can be reached through the kernel's permanent
+    /// mapping: it lies in one page, not in highmem.
+    pub fn has_direct_address(&self) -> bool {
+        self.lowmem_address().is_some()
+    }
+
+    /// The kernel address of the start of the range, for reading only,
+    /// when [`Self::has_direct_address`]; it stays valid for as long as
+    /// the pin lives.
+    pub fn direct_address(&self) -> Option<*const u8> {
+        self.lowmem_address().map(|p| p.cast_const())
+    }
+
     /// The pinned pages, for mapping them elsewhere in the kernel.
     pub(crate) fn raw_pages(&self) -> &[*mut bindings::page] {
         &self.pages[..self.count]
     }
 }
 
-impl<const N: usize> Drop for PinnedPages<N> {
+impl<const N: usize> PinnedPages<N, Writable> {
+    /// The kernel address of the start of the range, for reading and
+    /// writing, when [`Self::has_direct_address`]; it stays valid for as
+    /// long as the pin lives. Only a write pin has one.
+    pub fn direct_address_mut(&self) -> Option<*mut u8> {
+        self.lowmem_address()
+    }
+}
+
+impl<const N: usize, A: Access> Drop for PinnedPages<N, A> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the first `count` entries are
         // pinned by this value and nothing else unpins them. Pages pinned
@@ -147,7 +219,7 @@ impl<const N: usize> Drop for PinnedPages<N> {
             bindings::unpin_user_pages_dirty_lock(
                 self.pages.as_mut_ptr(),
                 self.count as _,
-                self.write,
+                A::WRITE,
             )
         };
     }

@@ -19,7 +19,7 @@ use crate::{
     page::{PAGE_MASK, PAGE_SIZE},
     prelude::*,
     uaccess::UserPtr,
-    user_pages::PinnedPages,
+    user_pages::{Access, PinnedPages, Writable},
 };
 
 /// The span of data cache colours: `SHMLBA` where the data cache can
@@ -63,20 +63,23 @@ pub fn coloured_start(base: usize, user: UserPtr, span: usize) -> Option<usize> 
 ///
 /// `area` is a `VM_SPARSE` area from `get_vm_area_caller()`, owned by this
 /// value, in which `[start, start + len)` maps the pages of the pin the
-/// alias borrows, in order. Dropping the alias unmaps and frees the area.
-pub struct Alias<'a, const N: usize> {
+/// alias borrows, in order, writable if and only if `A` is [`Writable`].
+/// Dropping the alias unmaps and frees the area.
+pub struct Alias<'a, const N: usize, A: Access> {
     area: *mut bindings::vm_struct,
     start: usize,
     len: usize,
-    pin: &'a PinnedPages<N>,
+    pin: &'a PinnedPages<N, A>,
 }
 
-impl<'a, const N: usize> Alias<'a, N> {
+impl<'a, const N: usize, A: Access> Alias<'a, N, A> {
     /// Maps `pin` at colour span `span` (a power of two, at least the
     /// page size; normally [`colour_span`]). Fails with `ENOMEM` when the
     /// vmalloc space or memory for page tables runs out, `EINVAL` for a
-    /// bad `span`. May sleep.
-    pub fn new(pin: &'a PinnedPages<N>, span: usize) -> Result<Self> {
+    /// bad `span`. The pages of a [`ReadOnly`](crate::user_pages::ReadOnly)
+    /// pin are mapped read-only, so that not even a kernel bug can store
+    /// through them. May sleep.
+    pub fn new(pin: &'a PinnedPages<N, A>, span: usize) -> Result<Self> {
         if !span.is_power_of_two() || span < PAGE_SIZE {
             return Err(EINVAL);
         }
@@ -101,11 +104,12 @@ impl<'a, const N: usize> Alias<'a, N> {
         // SAFETY: `[start, start + len)` lies inside the sparse area just
         // allocated, and `raw_pages()` holds `pin.len()` pinned pages.
         let ret = unsafe {
-            bindings::vm_area_map_pages(
+            bindings::vm_area_map_pages_prot(
                 area,
                 start as _,
                 (start + len) as _,
                 pin.raw_pages().as_ptr().cast_mut(),
+                bindings::vmap_kernel_prot(A::WRITE),
             )
         };
         if let Err(e) = to_result(ret) {
@@ -113,7 +117,8 @@ impl<'a, const N: usize> Alias<'a, N> {
             unsafe { bindings::free_vm_area(area) };
             return Err(e);
         }
-        // INVARIANT: The area is ours and maps the pin's pages at `start`.
+        // INVARIANT: The area is ours and maps the pin's pages at `start`,
+        // writable exactly when `A::WRITE`.
         Ok(Self {
             area,
             start,
@@ -144,14 +149,23 @@ impl<'a, const N: usize> Alias<'a, N> {
         self.pin.len()
     }
 
-    /// The kernel address of the user address the pin starts at.
-    pub fn address(&self) -> *mut u8 {
+    /// The kernel address of the user address the pin starts at, for
+    /// reading.
+    pub fn address(&self) -> *const u8 {
         let off = self.pin.user_addr() & (PAGE_SIZE - 1);
-        (self.start + off) as *mut u8
+        (self.start + off) as *const u8
     }
 }
 
-impl<const N: usize> Drop for Alias<'_, N> {
+impl<const N: usize> Alias<'_, N, Writable> {
+    /// The kernel address of the user address the pin starts at, for
+    /// reading and writing: only the alias of a write pin is writable.
+    pub fn address_mut(&self) -> *mut u8 {
+        self.address().cast_mut()
+    }
+}
+
+impl<const N: usize, A: Access> Drop for Alias<'_, N, A> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the area is owned by this value and
         // maps `[start, start + len)`; unmapping flushes the kernel TLB

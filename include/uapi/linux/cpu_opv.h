@@ -11,7 +11,8 @@
  *
  * Returns 0 when every operation ran, k > 0 when the compare operation
  * at index k - 1 failed (no later operation ran), or -1 with errno set.
- * See Documentation/userspace-api/cpu_opv.rst.
+ * cpu must be in the caller's affinity mask (EINVAL otherwise); it may be
+ * offline. See Documentation/userspace-api/cpu_opv.rst.
  */
 
 #include <linux/types.h>
@@ -41,13 +42,22 @@ enum cpu_op_flags {
 };
 
 enum cpu_op_type {
-	/* Compare a and b (len bytes); stop the vector if they differ. */
+	/*
+	 * Compare a and b (len bytes); stop the vector if they differ. With
+	 * len 1, 2, 4 or 8 and both aligned to it, each is one load.
+	 */
 	CPU_COMPARE_EQ_OP,
 	/* Compare a and b (len bytes); stop the vector if they are equal. */
 	CPU_COMPARE_NE_OP,
-	/* Copy len bytes from src to dst. */
+	/*
+	 * Copy len bytes from src to dst. With len 1, 2, 4 or 8 and both
+	 * aligned to it, one load and one store: never seen half done.
+	 */
 	CPU_MEMCPY_OP,
-	/* As CPU_MEMCPY_OP, the final store being a store-release. */
+	/*
+	 * As CPU_MEMCPY_OP, every byte stored with release ordering: after
+	 * every access of the earlier operations.
+	 */
 	CPU_MEMCPY_RELEASE_OP,
 	/* Add count to the integer of len bytes at p. */
 	CPU_ADD_OP,

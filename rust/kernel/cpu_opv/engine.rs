@@ -7,6 +7,14 @@
 //! mapped, so every rule (operation types, lengths, alignment, shift
 //! widths, the vector limits) and every operation's effect can be tested
 //! on plain byte arrays.
+//!
+//! Each operand of a vector has its own slot (its position in the
+//! vector), and is either a [`Src`], which the operation only reads, or
+//! a [`Dst`], which it writes. Only [`Vector::decode`] makes them, and
+//! [`Memory`] stores only through a [`Dst`]: an implementation binds
+//! each slot to the memory pinned for that operand alone, never by
+//! looking the address up, so that a store cannot reach memory that was
+//! pinned for another operand or only for reading.
 
 /// At most this many operations in one vector (`CPU_OP_VEC_LEN_MAX`).
 pub const VEC_LEN_MAX: usize = 16;
@@ -22,6 +30,8 @@ pub const VEC_DATA_LEN_MAX: u32 = DATA_LEN_MAX + (VEC_LEN_MAX as u32 - 1) * ARIT
 pub const NR_OPS: usize = 12;
 /// Size of the operation-specific part of `struct cpu_op`.
 pub const ARG_LEN: usize = 24;
+/// At most this many operands in one vector: two per operation.
+pub const OPERANDS_MAX: usize = 2 * VEC_LEN_MAX;
 
 /// Operation types (`enum cpu_op_type`), in the order of the UAPI header.
 pub mod op {
@@ -116,10 +126,65 @@ pub struct Operand {
     pub addr: u64,
     /// Length in bytes (at least 1).
     pub len: u32,
-    /// Whether the operation writes it.
-    pub write: bool,
     /// Whether a fault on it means "retry" (`EAGAIN`) rather than `EFAULT`.
     pub expect_fault: bool,
+    /// The operand's position in the vector: `2 * i` for the first
+    /// operand of operation `i`, `2 * i + 1` for its second; below
+    /// [`OPERANDS_MAX`].
+    pub slot: usize,
+}
+
+impl Operand {
+    /// Whether the operand is an integer of 1, 2, 4 or 8 bytes at an
+    /// address aligned to its size, which the kernel accesses in one load
+    /// or store, so that another CPU sees either all of it or none.
+    pub fn is_word(&self) -> bool {
+        matches!(self.len, 1 | 2 | 4 | 8) && self.addr % u64::from(self.len) == 0
+    }
+}
+
+/// An operand that its operation only reads. Made only by
+/// [`Vector::decode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Src(Operand);
+
+/// An operand that its operation writes (and may read first). Made only
+/// by [`Vector::decode`]: memory bound to it must be writable by the
+/// caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dst(Operand);
+
+impl Src {
+    /// The operand.
+    pub fn operand(&self) -> &Operand {
+        &self.0
+    }
+}
+
+impl Dst {
+    /// The operand.
+    pub fn operand(&self) -> &Operand {
+        &self.0
+    }
+}
+
+/// An operand with the access its operation needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// Read only.
+    Read(Src),
+    /// Written.
+    Write(Dst),
+}
+
+impl Use {
+    /// The operand.
+    pub fn operand(&self) -> &Operand {
+        match self {
+            Use::Read(s) => s.operand(),
+            Use::Write(d) => d.operand(),
+        }
+    }
 }
 
 /// A checked operation.
@@ -129,25 +194,26 @@ pub enum Op {
     /// expected one (`equal`).
     Compare {
         /// First operand.
-        a: Operand,
+        a: Src,
         /// Second operand.
-        b: Operand,
+        b: Src,
         /// `CPU_COMPARE_EQ_OP` (continue when equal) or `_NE_`.
         equal: bool,
     },
     /// Copy `src` to `dst`.
     Memcpy {
         /// Destination.
-        dst: Operand,
+        dst: Dst,
         /// Source.
-        src: Operand,
-        /// Whether the final store is a store-release.
+        src: Src,
+        /// Whether every store of the copy is ordered after every access
+        /// of the earlier operations (release semantics).
         release: bool,
     },
     /// Add `count` to the integer at `p`, wrapping at its width.
     Add {
         /// The integer.
-        p: Operand,
+        p: Dst,
         /// What to add.
         count: i64,
         /// Whether the store is a store-release.
@@ -156,7 +222,7 @@ pub enum Op {
     /// Combine `mask` into the integer at `p`.
     Bitwise {
         /// The integer.
-        p: Operand,
+        p: Dst,
         /// The mask, truncated to the integer's width.
         mask: u64,
         /// Which operation.
@@ -165,7 +231,7 @@ pub enum Op {
     /// Shift the integer at `p` by `bits` (logical shift).
     Shift {
         /// The integer.
-        p: Operand,
+        p: Dst,
         /// Less than the integer's width in bits.
         bits: u32,
         /// Left or right.
@@ -218,54 +284,56 @@ impl RawOp {
         RawOp { op, len, args }
     }
 
-    /// Checks the operation and decodes its arguments.
-    pub fn decode(&self) -> Result<Op, Invalid> {
+    /// Checks the operation and decodes its arguments, for the operation
+    /// at position `index` of its vector (which numbers its operands'
+    /// slots).
+    pub fn decode(&self, index: usize) -> Result<Op, Invalid> {
         let a = &self.args;
         let len = self.len;
-        let data = |addr_off: usize, write: bool, fault_off: usize| -> Result<Operand, Invalid> {
+        let data = |addr_off: usize, fault_off: usize, second: bool| -> Result<Operand, Invalid> {
             Ok(Operand {
                 addr: u64_at(a, addr_off),
                 len,
-                write,
                 expect_fault: flag(a[fault_off])?,
+                slot: 2 * index + usize::from(second),
             })
         };
-        // Add, bitwise and shift: one naturally aligned integer at offset 0.
-        let word = |fault_off: usize| -> Result<Operand, Invalid> {
+        // Add, bitwise and shift: one naturally aligned integer at offset
+        // 0, which the operation writes.
+        let word = |fault_off: usize| -> Result<Dst, Invalid> {
             if !matches!(len, 1 | 2 | 4 | 8) {
                 return Err(Invalid::Len);
             }
-            let p = data(arg::FIRST, true, fault_off)?;
-            if p.addr % u64::from(len) != 0 {
+            let p = data(arg::FIRST, fault_off, false)?;
+            if !p.is_word() {
                 return Err(Invalid::Align);
             }
-            Ok(p)
+            Ok(Dst(p))
         };
-        // Compare and memcpy: two byte ranges at offsets 0 and 8, the
-        // first written by memcpy.
-        let ranges = |first_write: bool| -> Result<(Operand, Operand), Invalid> {
+        // Compare and memcpy: two byte ranges at offsets 0 and 8.
+        let ranges = || -> Result<(Operand, Operand), Invalid> {
             if len == 0 || len > DATA_LEN_MAX {
                 return Err(Invalid::Len);
             }
             Ok((
-                data(arg::FIRST, first_write, arg::FAULT_FIRST)?,
-                data(arg::SECOND, false, arg::FAULT_SECOND)?,
+                data(arg::FIRST, arg::FAULT_FIRST, false)?,
+                data(arg::SECOND, arg::FAULT_SECOND, true)?,
             ))
         };
         let op = match self.op {
             op::COMPARE_EQ | op::COMPARE_NE => {
-                let (a, b) = ranges(false)?;
+                let (a, b) = ranges()?;
                 Op::Compare {
-                    a,
-                    b,
+                    a: Src(a),
+                    b: Src(b),
                     equal: self.op == op::COMPARE_EQ,
                 }
             }
             op::MEMCPY | op::MEMCPY_RELEASE => {
-                let (dst, src) = ranges(true)?;
+                let (dst, src) = ranges()?;
                 Op::Memcpy {
-                    dst,
-                    src,
+                    dst: Dst(dst),
+                    src: Src(src),
                     release: self.op == op::MEMCPY_RELEASE,
                 }
             }
@@ -311,19 +379,23 @@ impl Op {
     /// The operand length of the operation (0 for a barrier).
     pub fn data_len(&self) -> u32 {
         match self {
-            Op::Compare { a, .. } => a.len,
-            Op::Memcpy { dst, .. } => dst.len,
-            Op::Add { p, .. } | Op::Bitwise { p, .. } | Op::Shift { p, .. } => p.len,
+            Op::Compare { a, .. } => a.0.len,
+            Op::Memcpy { dst, .. } => dst.0.len,
+            Op::Add { p, .. } | Op::Bitwise { p, .. } | Op::Shift { p, .. } => p.0.len,
             Op::Mb => 0,
         }
     }
 
-    /// The memory the operation touches, at most two ranges.
-    pub fn operands(&self) -> [Option<Operand>; 2] {
+    /// The memory the operation touches, at most two ranges, each with
+    /// the access it needs; a written operand comes before one that is
+    /// only read.
+    pub fn operands(&self) -> [Option<Use>; 2] {
         match *self {
-            Op::Compare { a, b, .. } => [Some(a), Some(b)],
-            Op::Memcpy { dst, src, .. } => [Some(dst), Some(src)],
-            Op::Add { p, .. } | Op::Bitwise { p, .. } | Op::Shift { p, .. } => [Some(p), None],
+            Op::Compare { a, b, .. } => [Some(Use::Read(a)), Some(Use::Read(b))],
+            Op::Memcpy { dst, src, .. } => [Some(Use::Write(dst)), Some(Use::Read(src))],
+            Op::Add { p, .. } | Op::Bitwise { p, .. } | Op::Shift { p, .. } => {
+                [Some(Use::Write(p)), None]
+            }
             Op::Mb => [None, None],
         }
     }
@@ -398,8 +470,8 @@ impl Vector {
             count: raw.len(),
         };
         let mut total: u32 = 0;
-        for (slot, r) in v.ops.iter_mut().zip(raw) {
-            *slot = r.decode()?;
+        for (i, (slot, r)) in v.ops.iter_mut().zip(raw).enumerate() {
+            *slot = r.decode(i)?;
             // Each len is at most DATA_LEN_MAX and there are at most 16
             // of them: the sum cannot overflow.
             total += slot.data_len();
@@ -414,22 +486,32 @@ impl Vector {
     pub fn ops(&self) -> &[Op] {
         &self.ops[..self.count]
     }
+
+    /// Every operand of every operation, in order, with its access.
+    pub fn operands(&self) -> impl Iterator<Item = Use> + '_ {
+        self.ops().iter().flat_map(|op| op.operands()).flatten()
+    }
 }
 
-/// Access to the operands while the vector runs: user addresses are
-/// translated by the implementation (kernel aliases of pinned pages in
-/// the system call, a byte array in tests). Every range given has been
-/// checked and made accessible beforehand; none of these may fail.
+/// Access to the operands while the vector runs, each through the memory
+/// bound to its slot (kernel mappings of the pages pinned for that
+/// operand in the system call, a byte array in tests). Every operand has
+/// been checked and made accessible beforehand; none of these may fail.
 pub trait Memory {
-    /// Whether the `len` bytes at `a` and `b` are equal.
-    fn equal(&self, a: u64, b: u64, len: u32) -> bool;
-    /// Copies `len` bytes from `src` to `dst`; the ranges may overlap.
-    fn copy(&mut self, dst: u64, src: u64, len: u32);
-    /// Loads the naturally aligned integer of `len` (1, 2, 4 or 8) bytes
-    /// at `addr`, in one access.
-    fn load(&self, addr: u64, len: u32) -> u64;
-    /// Stores the low `len` bytes of `val` at `addr`, in one access.
-    fn store(&mut self, addr: u64, len: u32, val: u64);
+    /// Whether the bytes of `a` and `b` (of equal length) are equal.
+    fn equal(&self, a: &Src, b: &Src) -> bool;
+    /// Copies the bytes of `src` to `dst` (of equal length); they may
+    /// overlap.
+    fn copy(&mut self, dst: &Dst, src: &Src);
+    /// Loads the operand, a word (see [`Operand::is_word`]), in one
+    /// access.
+    fn load(&self, src: &Src) -> u64;
+    /// Loads the operand, a word, in one access, before the operation
+    /// stores it.
+    fn load_dst(&self, dst: &Dst) -> u64;
+    /// Stores the low bytes of `val` into the operand, a word, in one
+    /// access.
+    fn store(&mut self, dst: &Dst, val: u64);
     /// Orders every earlier access before every later store.
     fn release_fence(&self);
     /// Orders every earlier access before every later access.
@@ -450,38 +532,47 @@ fn truncate(val: u64, len: u32) -> u64 {
 pub struct ByteMemory<'a>(pub &'a mut [u8]);
 
 impl ByteMemory<'_> {
-    fn range(&self, addr: u64, len: u32) -> Option<core::ops::Range<usize>> {
-        let start = usize::try_from(addr).ok()?;
-        let end = start.checked_add(len as usize)?;
+    fn range(&self, o: &Operand) -> Option<core::ops::Range<usize>> {
+        let start = usize::try_from(o.addr).ok()?;
+        let end = start.checked_add(o.len as usize)?;
         (end <= self.0.len()).then_some(start..end)
+    }
+
+    fn load_at(&self, o: &Operand) -> u64 {
+        let mut b = [0u8; 8];
+        if let Some(r) = self.range(o) {
+            b[..r.len()].copy_from_slice(&self.0[r]);
+        }
+        u64::from_le_bytes(b)
     }
 }
 
 impl Memory for ByteMemory<'_> {
-    fn equal(&self, a: u64, b: u64, len: u32) -> bool {
-        match (self.range(a, len), self.range(b, len)) {
+    fn equal(&self, a: &Src, b: &Src) -> bool {
+        match (self.range(&a.0), self.range(&b.0)) {
             (Some(a), Some(b)) => self.0[a] == self.0[b],
             _ => false,
         }
     }
 
-    fn copy(&mut self, dst: u64, src: u64, len: u32) {
-        if let (Some(d), Some(s)) = (self.range(dst, len), self.range(src, len)) {
+    fn copy(&mut self, dst: &Dst, src: &Src) {
+        if let (Some(d), Some(s)) = (self.range(&dst.0), self.range(&src.0)) {
             self.0.copy_within(s, d.start);
         }
     }
 
-    fn load(&self, addr: u64, len: u32) -> u64 {
-        let mut b = [0u8; 8];
-        if let Some(r) = self.range(addr, len) {
-            b[..len as usize].copy_from_slice(&self.0[r]);
-        }
-        u64::from_le_bytes(b)
+    fn load(&self, src: &Src) -> u64 {
+        self.load_at(&src.0)
     }
 
-    fn store(&mut self, addr: u64, len: u32, val: u64) {
-        if let Some(r) = self.range(addr, len) {
-            self.0[r].copy_from_slice(&val.to_le_bytes()[..len as usize]);
+    fn load_dst(&self, dst: &Dst) -> u64 {
+        self.load_at(&dst.0)
+    }
+
+    fn store(&mut self, dst: &Dst, val: u64) {
+        if let Some(r) = self.range(&dst.0) {
+            let n = r.len();
+            self.0[r].copy_from_slice(&val.to_le_bytes()[..n]);
         }
     }
 
@@ -554,45 +645,51 @@ pub fn run(v: &Vector, mem: &mut impl Memory) -> usize {
     for (i, op) in v.ops().iter().enumerate() {
         match *op {
             Op::Compare { a, b, equal } => {
-                if mem.equal(a.addr, b.addr, a.len) != equal {
+                // Aligned words are compared with one load each, so that a
+                // concurrent store is seen whole or not at all.
+                let same = if a.0.is_word() && b.0.is_word() {
+                    mem.load(&a) == mem.load(&b)
+                } else {
+                    mem.equal(&a, &b)
+                };
+                if same != equal {
                     return i + 1;
                 }
             }
             Op::Memcpy { dst, src, release } => {
+                // A release orders every byte of the copy after the earlier
+                // operations, not just the last one.
                 if release {
-                    // Everything but the last byte, then the last byte as
-                    // the releasing store. The last source byte is read
-                    // first, as the head may overwrite it when the ranges
-                    // overlap.
-                    let head = dst.len - 1;
-                    let last = mem.load(src.addr.wrapping_add(u64::from(head)), 1);
-                    mem.copy(dst.addr, src.addr, head);
                     mem.release_fence();
-                    mem.store(dst.addr.wrapping_add(u64::from(head)), 1, last);
+                }
+                // An aligned word is copied with one load and one store.
+                if dst.0.is_word() && src.0.is_word() {
+                    let val = mem.load(&src);
+                    mem.store(&dst, val);
                 } else {
-                    mem.copy(dst.addr, src.addr, dst.len);
+                    mem.copy(&dst, &src);
                 }
             }
             Op::Add { p, count, release } => {
-                let val = mem.load(p.addr, p.len).wrapping_add(count as u64);
+                let val = mem.load_dst(&p).wrapping_add(count as u64);
                 if release {
                     mem.release_fence();
                 }
-                mem.store(p.addr, p.len, truncate(val, p.len));
+                mem.store(&p, truncate(val, p.0.len));
             }
             Op::Bitwise { p, mask, op } => {
-                let old = mem.load(p.addr, p.len);
+                let old = mem.load_dst(&p);
                 let val = match op {
                     BitOp::Or => old | mask,
                     BitOp::And => old & mask,
                     BitOp::Xor => old ^ mask,
                 };
-                mem.store(p.addr, p.len, truncate(val, p.len));
+                mem.store(&p, truncate(val, p.0.len));
             }
             Op::Shift { p, bits, left } => {
-                let old = mem.load(p.addr, p.len);
+                let old = mem.load_dst(&p);
                 let val = if left { old << bits } else { old >> bits };
-                mem.store(p.addr, p.len, truncate(val, p.len));
+                mem.store(&p, truncate(val, p.0.len));
             }
             Op::Mb => mem.full_fence(),
         }
