@@ -2,6 +2,8 @@
 /*
  * cpu-op.c: a small user-space library over the cpu_opv() system call.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -100,6 +102,17 @@ int cpu_op_cmpeqv_memcpy_storev(intptr_t *v, intptr_t expect, void *dst,
 	cpu_op_memcpy(&ops[1], 0, dst, src, len);
 	cpu_op_memcpy(&ops[2], 1, v, &newv, sizeof(*v));
 	return cpu_opv(ops, 3, cpu, 0);
+}
+
+int cpu_op_write_switch(const char *path, int on)
+{
+	int fd = open(path, O_WRONLY), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, on ? "1" : "0", 1) == 1 ? 0 : -errno;
+	close(fd);
+	return ret;
 }
 
 long cpu_op_sparse_vmalloc_bytes(void)

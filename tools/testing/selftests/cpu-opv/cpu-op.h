@@ -46,4 +46,10 @@ int cpu_op_cmpeqv_memcpy_storev(intptr_t *v, intptr_t expect, void *dst,
  */
 long cpu_op_sparse_vmalloc_bytes(void);
 
+/*
+ * For tests: writes "1" (@on) or "0" to a sysfs or debugfs switch, such
+ * as a CPU's online file. Returns 0 or -errno.
+ */
+int cpu_op_write_switch(const char *path, int on);
+
 #endif /* CPU_OP_H */

@@ -913,15 +913,9 @@ static int cpu_online_path(int cpu, char *path, size_t len)
 static int set_online(int cpu, int on)
 {
 	char path[64];
-	int fd, ret;
 
 	cpu_online_path(cpu, path, sizeof(path));
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, on ? "1" : "0", 1) == 1 ? 0 : -errno;
-	close(fd);
-	return ret;
+	return cpu_op_write_switch(path, on);
 }
 
 /* 7. Only a CPU of the caller's affinity mask, online or not. */
@@ -1051,13 +1045,7 @@ static void ovl_run(struct obs *o, unsigned char *buf, unsigned char *ref, long 
 
 static int force_vmap_set(int on)
 {
-	int fd = open(FORCE_VMAP, O_WRONLY), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, on ? "1" : "0", 1) == 1 ? 0 : -errno;
-	close(fd);
-	return ret;
+	return cpu_op_write_switch(FORCE_VMAP, on);
 }
 
 #define OVL_CROSS	"%s, dst = src %+d, %d bytes across a page boundary"

@@ -452,16 +452,10 @@ static void test_cpus(void)
 static int set_online(int cpu, int on)
 {
 	char path[64];
-	int fd, ret;
 
 	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online",
 		 cpu);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	ret = write(fd, on ? "1" : "0", 1) == 1 ? 0 : -errno;
-	close(fd);
-	return ret;
+	return cpu_op_write_switch(path, on);
 }
 
 static void test_offline(void)
