@@ -50,9 +50,8 @@ void rseq_trace_ip_fixup(unsigned long ip, unsigned long start_ip,
  */
 void rseq_warn_signature(u32 found, u32 expected, unsigned long addr)
 {
-	printk_ratelimited(KERN_WARNING
-		"Possible attack attempt. Unexpected rseq signature 0x%x, expecting 0x%x (pid=%d, addr=%p).\n",
-		found, expected, current->pid, (void __user *)addr);
+	pr_warn_ratelimited("Possible attack attempt. Unexpected rseq signature 0x%x, expecting 0x%x (pid=%d, addr=%p).\n",
+			    found, expected, current->pid, (void __user *)addr);
 }
 
 /**

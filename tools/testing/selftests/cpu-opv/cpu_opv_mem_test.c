@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -730,9 +731,9 @@ static int decode(uint64_t v, int width, uint64_t *s)
 }
 
 /* The payload, and the word published after it, on cache lines of their own. */
-static _Alignas(64) uint64_t race_payload[8];
-static _Alignas(64) uint64_t race_w8;
-static _Alignas(64) uint32_t race_w4;
+static alignas(64) uint64_t race_payload[8];
+static alignas(64) uint64_t race_w8;
+static alignas(64) uint32_t race_w4;
 
 struct race {
 	int width, release, cpu_a, cpu_b;

@@ -534,7 +534,7 @@ static void cs_clear_tests(void)
 		ksft_test_result_fail("%s: SIGSEGV, the stale rseq_cs was read after the unmap\n",
 				      what);
 	else
-		ksft_test_result_fail("%s: child ended with %d (100: no registration, 101: no mmap)\n",
+		ksft_test_result_fail("%s: child exit %d (100: unregistered, 101: no mmap)\n",
 				      what, how);
 }
 

@@ -81,8 +81,8 @@
  * macros have the same values, for headers older than Linux 4.18.
  */
 #ifndef MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ
-#define MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ		(1 << 7)
-#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ	(1 << 8)
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ		0x80
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ	0x100
 #endif
 
 /* The verdict of the test running in the child, in shared memory. */
@@ -458,7 +458,8 @@ static void *mover(void *arg)
 		cpu = current_cpu();
 		id = load_u32(&rs->cpu_id);
 		if (cpu != c->home || id != (uint32_t)cpu) {
-			report(KSFT_FAIL, "round %d: pinned to CPU %d before the move: getcpu %d, cpu_id %u",
+			report(KSFT_FAIL,
+			       "round %d: pinned to CPU %d before the move: getcpu %d, cpu_id %u",
 			       round, c->home, cpu, id);
 			break;
 		}
@@ -500,10 +501,12 @@ static void *mover(void *arg)
 		report(KSFT_FAIL, "stale ids in %d of %d rounds; first: %s", c->stale, round,
 		       c->first);
 	else if (!failed() && !c->sent_back)
-		report(KSFT_FAIL, "in %d moves to CPU %d the kernel's id store never faulted on the write-protected area",
+		report(KSFT_FAIL,
+		       "in %d moves to CPU %d the kernel's id store never faulted on the write-protected area",
 		       MOVE_ROUNDS, c->away);
 	else if (!failed())
-		report(KSFT_PASS, "%d rounds; %d times moved back to CPU %d while the id store slept in the fault; the area showed the CPU every time",
+		report(KSFT_PASS,
+		       "%d rounds; %d times moved back to CPU %d while the id store slept in the fault; the area showed the CPU every time",
 		       MOVE_ROUNDS, c->sent_back, c->home);
 	return NULL;
 }
@@ -656,7 +659,9 @@ static void *pusher(void *arg)
 	while (!load_int(&c->stop)) {
 		err = wp_set(&c->wa, 1);
 		if (err) {
-			report(KSFT_FAIL, "pushing thread: UFFDIO_WRITEPROTECT: %s", strerror(-err));
+			report(KSFT_FAIL,
+			       "pushing thread: UFFDIO_WRITEPROTECT: %s",
+			       strerror(-err));
 			break;
 		}
 		sleep_us(rand_r(&seed) % PUSH_DELAY_US);
@@ -745,14 +750,16 @@ static void test_stress(void)
 	store_int(&c.stop, 1);
 	pthread_join(monitor_thread, NULL);
 	if (c.stale)
-		report(KSFT_FAIL, "%ld of %ld checks saw ids of another CPU; first: %s (moves: %ld own, %ld by the pusher, %ld during a fault; %ld id stores faulted)",
+		report(KSFT_FAIL,
+		       "%ld of %ld checks saw ids of another CPU; first: %s (moves: %ld own, %ld by the pusher, %ld during a fault; %ld id stores faulted)",
 		       c.stale, c.checks, c.first, c.self_moves, c.pushes, c.fault_moves,
 		       c.faults);
 	else if (!c.faults)
 		report(KSFT_FAIL, "no id store faulted in %ld moves: nothing was tested",
 		       c.self_moves + c.pushes);
 	else
-		report(KSFT_PASS, "%ld checks over %d CPUs, no stale ids (moves: %ld own, %ld by the pusher, %ld during a fault; %ld id stores faulted)",
+		report(KSFT_PASS,
+		       "%ld checks over %d CPUs, no stale ids (moves: %ld own, %ld by the pusher, %ld during a fault; %ld id stores faulted)",
 		       c.checks, c.nroam, c.self_moves, c.pushes, c.fault_moves, c.faults);
 }
 
@@ -856,7 +863,8 @@ static int wait_tagged(struct fence_ctx *c)
 static void check_tag(struct fence_ctx *c, int fences, const char *when)
 {
 	if (c->seen_start == TAG)
-		report(KSFT_FAIL, "tag %#x in cpu_id_start survived %d fence(s) %s (on CPU %d, cpu_id %u)",
+		report(KSFT_FAIL,
+		       "tag %#x in cpu_id_start survived %d fence(s) %s (on CPU %d, cpu_id %u)",
 		       TAG, fences, when, c->seen_cpu, c->seen_id);
 	else if (c->seen_start != (uint32_t)c->cpu || c->seen_cpu != c->cpu)
 		report(KSFT_FAIL, "cpu_id_start became %u after the fence, on CPU %d, pinned to %d",
