@@ -106,12 +106,19 @@ impl Pin {
 }
 
 /// Pins the pages of every operand, each with the access its operation
-/// needs, in the vector's order (so an operation's destination is pinned,
-/// breaking copy-on-write, before its source). A failure on an operand
-/// whose `expect_fault` byte is set is reported as `EAGAIN`.
+/// needs: every read pin first, then every write pin. A read pin
+/// (`FOLL_LONGTERM`) may have to migrate a page out of `ZONE_MOVABLE` or
+/// CMA, which fails if this call already holds a write pin on it; taken
+/// first, it also leaves a private page unshared and exclusive, so a
+/// later write pin of the same page needs no copy-on-write and reaches
+/// the same page. Operands are bound by slot, so the order does not
+/// matter otherwise. A failure on an operand whose `expect_fault` byte
+/// is set is reported as `EAGAIN`.
 fn pin_operands(v: &engine::Vector) -> Result<KVec<Pin>> {
     let mut pins = KVec::with_capacity(v.operands().count(), GFP_KERNEL)?;
-    for u in v.operands() {
+    let reads = v.operands().filter(|u| matches!(u, engine::Use::Read(_)));
+    let writes = v.operands().filter(|u| matches!(u, engine::Use::Write(_)));
+    for u in Iterator::chain(reads, writes) {
         let o = u.operand();
         let addr = usize::try_from(o.addr).map_err(|_| EFAULT)?;
         let len = o.len as usize;
