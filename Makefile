@@ -10,11 +10,13 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 XTASK := $(BUILD_DIR)/cargo/debug/xtask
 
-.PHONY: help deps xtask run test bench series refresh check build tree clean distclean
+.PHONY: help deps xtask run test test-full bench series refresh check build tree clean distclean
 
 help:
 	@echo "make run [ARCH=x86_64|arm64]  build, boot under QEMU, run the kselftests"
-	@echo "make test                     tooling tests + guest runs on every arch + static checks"
+	@echo "make run DEBUG=1 [ARCH=...]   the same on the debug kernel (KASAN, lockdep, ...)"
+	@echo "make test                     tooling tests + guest runs + static checks (CI, < 50 min)"
+	@echo "make test-full                the same at full length (debug kernel on every arch)"
 	@echo "make bench [ARCH=x86_64|arm64] rseq_bench on the series and the base (C rseq) kernels"
 	@echo "make series                   git format-patch series with cover letter in build/series"
 	@echo "make refresh                  after editing a layered new file, rewrite the later diffs"
@@ -34,6 +36,9 @@ run: xtask
 
 test: xtask
 	@$(XTASK) test
+
+test-full: xtask
+	@$(XTASK) test-full
 
 bench: xtask
 	@$(XTASK) bench $(ARCH)

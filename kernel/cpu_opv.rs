@@ -12,17 +12,21 @@
 //! A call goes through four steps, each of which may fail without any
 //! operation having run:
 //!
-//! 1. Copy and check the vector (`kernel::cpu_opv::engine`).
+//! 1. Copy and check the vector (`kernel::cpu_opv::engine`), and reserve
+//!    from a global budget the vmalloc space its aliases (step 3) may
+//!    need, waiting if other calls hold too much of it.
 //! 2. Pin the pages of every operand, for writing where the operation
 //!    writes, so that they can be neither unmapped nor swapped out. Each
 //!    operand has its own pin, even where operands share an address: a
 //!    read pin may reach pages the caller must not write (the zero page,
 //!    the page cache behind a private file mapping), so only the
-//!    operand's own write pin may ever be stored through.
+//!    operand's own write pin may ever be stored through. Pages are
+//!    pinned only when present; a missing one is faulted in with every
+//!    pin released, so no pin is held while a fault waits (for I/O, a
+//!    userfaultfd or FUSE server) or while the budget is waited for.
 //! 3. Reach each operand through a kernel mapping of its own pin: the
 //!    direct map when it lies in one lowmem page, otherwise a vmalloc
-//!    alias at the user address's cache colour (read-only for a read pin),
-//!    taken from a global budget.
+//!    alias at the user address's cache colour (read-only for a read pin).
 //! 4. Run the vector on the target CPU from an IPI, with interrupts off,
 //!    then mark the task it interrupted for an rseq restart, as
 //!    membarrier's rseq fence does. An offline CPU runs no thread; the
@@ -43,7 +47,7 @@ use kernel::{
     prelude::*,
     smp::{self, HotplugReadGuard, PreemptGuard},
     uaccess::{UserPtr, UserSlice},
-    user_pages::{PinnedPages, ReadOnly, Writable},
+    user_pages::{pages_spanned, PinnedPages, ReadOnly, Writable},
     vmap::Alias,
 };
 
@@ -95,44 +99,91 @@ impl Pin {
                 Pin::Write(_, p) => p.has_direct_address(),
             }
     }
+}
 
-    /// The number of pages pinned.
-    fn pages(&self) -> usize {
-        match self {
-            Pin::Read(_, p) => p.len(),
-            Pin::Write(_, p) => p.len(),
-        }
-    }
+/// How many times a call pins its operands, making their pages present
+/// in between, before it gives up with `EAGAIN`: a page can go away again
+/// between the two steps (reclaim, `madvise(MADV_DONTNEED)` or `munmap()`
+/// from another thread of the caller).
+const PIN_ATTEMPTS: usize = 4;
+
+/// The operands in the order they are pinned: every read first, then
+/// every write. A read pin (`FOLL_LONGTERM`) may have to migrate a page
+/// out of `ZONE_MOVABLE` or CMA, which fails if this call already holds a
+/// write pin on it; taken first, it also leaves a private page unshared
+/// and exclusive, so a later write pin of the same page needs no
+/// copy-on-write and reaches the same page. Operands are bound by slot,
+/// so the order does not matter otherwise.
+fn pin_order(v: &engine::Vector) -> impl Iterator<Item = engine::Use> + '_ {
+    let reads = v.operands().filter(|u| matches!(u, engine::Use::Read(_)));
+    let writes = v.operands().filter(|u| matches!(u, engine::Use::Write(_)));
+    Iterator::chain(reads, writes)
+}
+
+/// The user range of an operand.
+fn range(o: &engine::Operand) -> Result<(UserPtr, usize)> {
+    Ok((usize::try_from(o.addr).map_err(|_| EFAULT)?, o.len as usize))
 }
 
 /// Pins the pages of every operand, each with the access its operation
-/// needs: every read pin first, then every write pin. A read pin
-/// (`FOLL_LONGTERM`) may have to migrate a page out of `ZONE_MOVABLE` or
-/// CMA, which fails if this call already holds a write pin on it; taken
-/// first, it also leaves a private page unshared and exclusive, so a
-/// later write pin of the same page needs no copy-on-write and reaches
-/// the same page. Operands are bound by slot, so the order does not
-/// matter otherwise. A failure on an operand whose `expect_fault` byte
-/// is set is reported as `EAGAIN`.
+/// needs, without waiting for a page fault while any pin is held: the
+/// pages are pinned only if present ([`PinnedPages::pin_present`]); if
+/// one is not, every pin is released, every operand is faulted in with
+/// nothing pinned, and pinning starts over. A fault the operand cannot
+/// take is `EFAULT`, or `EAGAIN` if its `expect_fault` byte is set.
 fn pin_operands(v: &engine::Vector) -> Result<KVec<Pin>> {
-    let mut pins = KVec::with_capacity(v.operands().count(), GFP_KERNEL)?;
-    let reads = v.operands().filter(|u| matches!(u, engine::Use::Read(_)));
-    let writes = v.operands().filter(|u| matches!(u, engine::Use::Write(_)));
-    for u in Iterator::chain(reads, writes) {
-        let o = u.operand();
-        let addr = usize::try_from(o.addr).map_err(|_| EFAULT)?;
-        let len = o.len as usize;
-        let pin = match u {
-            engine::Use::Read(s) => ReadPin::pin(addr, len).map(|p| Pin::Read(s, p)),
-            engine::Use::Write(d) => WritePin::pin(addr, len).map(|p| Pin::Write(d, p)),
-        };
-        match pin {
-            Ok(pin) => pins.push(pin, GFP_KERNEL)?,
-            Err(e) if e == EFAULT && o.expect_fault => return Err(EAGAIN),
-            Err(e) => return Err(e),
+    for _ in 0..PIN_ATTEMPTS {
+        match pin_present(v) {
+            Err(e) if e == EFAULT => fault_in(v)?,
+            res => return res,
         }
     }
+    Err(EAGAIN)
+}
+
+/// Pins every operand whose pages are present; `EFAULT` if one is not.
+fn pin_present(v: &engine::Vector) -> Result<KVec<Pin>> {
+    let mut pins = KVec::with_capacity(v.operands().count(), GFP_KERNEL)?;
+    for u in pin_order(v) {
+        let (addr, len) = range(u.operand())?;
+        let pin = match u {
+            engine::Use::Read(s) => Pin::Read(s, ReadPin::pin_present(addr, len)?),
+            engine::Use::Write(d) => Pin::Write(d, WritePin::pin_present(addr, len)?),
+        };
+        pins.push(pin, GFP_KERNEL)?;
+    }
     Ok(pins)
+}
+
+/// Faults in every operand for the access it needs, holding no pin.
+fn fault_in(v: &engine::Vector) -> Result {
+    for u in pin_order(v) {
+        let o = u.operand();
+        let (addr, len) = range(o)?;
+        let res = match u {
+            engine::Use::Read(_) => ReadPin::fault_in(addr, len),
+            engine::Use::Write(_) => WritePin::fault_in(addr, len),
+        };
+        match res {
+            Err(e) if e == EFAULT && o.expect_fault => return Err(EAGAIN),
+            res => res?,
+        }
+    }
+    Ok(())
+}
+
+/// The vmalloc space an operand's alias may take, guard page included,
+/// known before it is pinned: an operand needs an alias if it crosses a
+/// page, if it may lie in highmem, or if `vmap_all` asks for one.
+fn alias_bytes(o: &engine::Operand, vmap_all: bool, span: usize) -> usize {
+    let pages = range(o)
+        .ok()
+        .and_then(|(addr, len)| pages_spanned(addr, len))
+        .unwrap_or(0);
+    if pages == 0 || !(vmap_all || pages > 1 || cfg!(CONFIG_HIGHMEM)) {
+        return 0;
+    }
+    Alias::<OPERAND_PAGES, ReadOnly>::area_size(pages, span) + PAGE_SIZE
 }
 
 /// The kernel mapping of one operand's pin.
@@ -231,23 +282,24 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
     let raw = copy_ops(ops, n)?;
     let v = engine::Vector::decode(&raw).map_err(|_| EINVAL)?;
 
-    let pins = pin_operands(&v)?;
     let vmap_all = force_vmap();
     let span = colour_span();
-    // Reserve the budget for every alias at once: reserving piecemeal
-    // while holding earlier shares could deadlock callers against each
-    // other. Declared before the aliases, the grant is returned only
-    // after they are freed.
-    let need: usize = pins
-        .iter()
-        .filter(|p| p.needs_alias(vmap_all))
-        .map(|p| Alias::<OPERAND_PAGES, ReadOnly>::area_size(p.pages(), span) + PAGE_SIZE)
+    // Reserve the budget for every alias the vector may need, at once and
+    // before any page is pinned: waiting for the budget with pins held
+    // would let callers tie up pages for as long as others keep it, and
+    // reserving piecemeal while holding earlier shares could deadlock
+    // callers against each other. Declared before the aliases, the grant
+    // is returned only after they are freed.
+    let need: usize = v
+        .operands()
+        .map(|u| alias_bytes(u.operand(), vmap_all, span))
         .sum();
     let _grant = if need > 0 {
         Some(BudgetGrant::reserve(need)?)
     } else {
         None
     };
+    let pins = pin_operands(&v)?;
     let mut maps = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
     for p in pins.iter() {
         maps.push(map(p, p.needs_alias(vmap_all), span)?, GFP_KERNEL)?;

@@ -115,8 +115,62 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
     /// pages, `EFAULT` if it is not user memory, not mapped, not writable
     /// when a write pin is asked for, or a special mapping, and `ENOMEM`
     /// if memory runs out while faulting the pages in. Nothing stays
-    /// pinned on failure. May sleep.
+    /// pinned on failure. May sleep, also for as long as a page fault
+    /// takes to resolve (I/O, userfaultfd, FUSE): a caller that holds
+    /// other pins uses [`Self::pin_present`] instead.
     pub fn pin(addr: UserPtr, len: usize) -> Result<Self> {
+        Self::pin_flags(addr, len, A::GUP_FLAGS)
+    }
+
+    /// Pins the pages of `[addr, addr + len)` as [`Self::pin`] does, but
+    /// only where no page fault is needed: where a page is missing, or its
+    /// copy-on-write sharing would have to be broken first, fails with
+    /// `EFAULT` and pins nothing. It never waits for a fault to resolve,
+    /// so it can be called with other pins held; [`Self::fault_in`] makes
+    /// the pages present beforehand. May sleep for the mmap lock and for
+    /// page migration.
+    pub fn pin_present(addr: UserPtr, len: usize) -> Result<Self> {
+        Self::pin_flags(addr, len, A::GUP_FLAGS | bindings::FOLL_NOFAULT)
+    }
+
+    /// Faults in the pages of `[addr, addr + len)` as [`Self::pin`] would,
+    /// breaking copy-on-write sharing for a write pin and unsharing for a
+    /// read pin, one page at a time: each page is pinned and released at
+    /// once, so no pin is held while a fault waits. The pages may be gone
+    /// again by the time the caller pins them, which then retries.
+    ///
+    /// Fails as [`Self::pin`] does. May sleep.
+    pub fn fault_in(addr: UserPtr, len: usize) -> Result {
+        let nr = Self::check_range(addr, len)?;
+        let first = addr & PAGE_MASK;
+        for i in 0..nr {
+            let mut page = ptr::null_mut();
+            // SAFETY: `page` has room for one entry; the range, which holds
+            // this page, was checked to be user memory.
+            let got = unsafe {
+                bindings::pin_user_pages_fast(
+                    first + i * PAGE_SIZE,
+                    1,
+                    A::GUP_FLAGS as _,
+                    &mut page,
+                )
+            };
+            if got < 0 {
+                return Err(Error::from_errno(got));
+            }
+            if got == 0 {
+                return Err(EFAULT);
+            }
+            // SAFETY: `page` was pinned just now, and nothing wrote to it
+            // through the pin: it is released without being dirtied.
+            unsafe { bindings::unpin_user_page(page) };
+        }
+        Ok(())
+    }
+
+    /// The number of pages `[addr, addr + len)` spans, if it is a user
+    /// range of 1 to `N` pages.
+    fn check_range(addr: UserPtr, len: usize) -> Result<usize> {
         let nr = pages_spanned(addr, len).ok_or(EINVAL)?;
         if nr > N {
             return Err(EINVAL);
@@ -124,8 +178,12 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
         if !word::access_ok(addr, len) {
             return Err(EFAULT);
         }
+        Ok(nr)
+    }
+
+    fn pin_flags(addr: UserPtr, len: usize, flags: u32) -> Result<Self> {
+        let nr = Self::check_range(addr, len)?;
         let mut pages = [ptr::null_mut(); N];
-        let flags = A::GUP_FLAGS;
         // SAFETY: `pages` has room for `nr` entries; the range was checked
         // to be user memory.
         let got = unsafe {
@@ -141,7 +199,8 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
             return Err(EFAULT);
         }
         // INVARIANT: `nr` (1..=N) pages were pinned from the page of
-        // `addr`, with `A::GUP_FLAGS`: `FOLL_WRITE` exactly when `A::WRITE`.
+        // `addr`, with `A::GUP_FLAGS` (and maybe `FOLL_NOFAULT`):
+        // `FOLL_WRITE` exactly when `A::WRITE`.
         Ok(Self {
             pages,
             count: nr,

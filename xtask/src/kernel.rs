@@ -289,12 +289,12 @@ pub fn build_warnings(paths: &Paths, arch: &Arch) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Builds and installs the kselftests for `arch` against the kernel's own
-/// exported headers. Returns the install folder.
-pub fn selftests(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
-    let obj = paths.obj(arch.name);
-    let install = paths.build.join(format!("kselftest-{}", arch.name));
-    let log = paths.logs().join(format!("selftests-{}.log", arch.name));
+/// Builds and installs the kselftests for target `t` against its
+/// kernel's own exported headers. Returns the install folder.
+pub fn selftests(paths: &Paths, t: &Target) -> Result<PathBuf> {
+    let arch = t.arch;
+    let install = paths.build.join(format!("kselftest-{}", t.name));
+    let log = paths.logs().join(format!("selftests-{}.log", t.name));
     let _ = std::fs::remove_file(&log);
     if install.exists() {
         std::fs::remove_dir_all(&install).map_err(|e| format!("{}: {e}", install.display()))?;
@@ -302,7 +302,7 @@ pub fn selftests(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
     let mut c = Command::new("make");
     c.arg("-C")
         .arg(paths.tree().join("tools/testing/selftests"))
-        .arg(format!("O={}", obj.display()))
+        .arg(format!("O={}", t.obj.display()))
         .arg(format!("ARCH={}", arch.karch))
         .arg(format!("TARGETS={}", SELFTESTS.join(" ")))
         .arg(format!("KSFT_INSTALL_PATH={}", install.display()))
@@ -311,7 +311,7 @@ pub fn selftests(paths: &Paths, arch: &Arch) -> Result<PathBuf> {
     if !arch.native() {
         c.arg(format!("CROSS_COMPILE={}", arch.cross));
     }
-    util::run_logged(&mut c, &log, &format!("kselftest build for {}", arch.name))?;
+    util::run_logged(&mut c, &log, &format!("kselftest build for {}", t.name))?;
     Ok(install)
 }
 

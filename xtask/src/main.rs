@@ -34,12 +34,17 @@ usage: xtask COMMAND [ARGS]
                     rewrite those diffs (edit taken relative to REFRESH_REV, default HEAD)
   build ARCH        tree, config, kernel and kselftests for ARCH (x86_64, arm64)
   run ARCH          build, boot under QEMU, run the kselftests, print the verdict
+                    (DEBUG=1: the debug kernel and the tests it runs)
   bench ARCH        rseq_bench on the series kernel and on the base (C rseq) kernel,
                     ratios ours/C and the series' rseq counters
   check             static checks (rustfmt, Rust warnings, checkpatch --strict)
-  test              tooling tests, run on every arch, checks; ends with N passed, N failed
+  test              tooling tests, guest runs, checks; ends with N passed, N failed
+                    (the quick tier, for CI: see `Tier`)
+  test-full         the same, long: whole rseq parameter matrix, debug kernel on
+                    every arch, fuzzers and hotplug storm run longer
   help              this text
-environment: BUILD_DIR (default build/), DEBUG=1 (merge configs/debug.config too),
+environment: BUILD_DIR (default build/), DEBUG=1 (run and build: the debug kernel,
+  configs/debug.config on top, in build/obj-ARCH-debug),
   KSFT_ARGS (run_kselftest.sh arguments), GUEST_CMD (shell command run instead
   of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800),
   RSEQ_PARAM_THREADS (param_test threads in run_param_test.sh, default 4),
@@ -67,11 +72,14 @@ fn main() -> ExitCode {
         Some("refresh") => manifest::Manifest::load(&paths.repo)
             .and_then(|m| refresh::refresh(&paths, &m))
             .map(|n| eprintln!("refresh: {n} diff(s) rewritten")),
-        Some("build") => one_arch(&args).and_then(|a| build(&paths, a).map(|_| ())),
+        Some("build") => {
+            one_arch(&args).and_then(|a| build(&paths, a, Flavour::from_env()).map(|_| ()))
+        }
         Some("run") => one_arch(&args).and_then(|a| run_cmd(&paths, a)),
         Some("bench") => one_arch(&args).and_then(|a| bench_cmd(&paths, a)),
         Some("check") => check_cmd(&paths),
-        Some("test") => test_cmd(&paths),
+        Some("test") => test_cmd(&paths, Tier::Quick),
+        Some("test-full") => test_cmd(&paths, Tier::Full),
         Some("help") | None => {
             println!("{HELP}");
             Ok(())
@@ -108,9 +116,156 @@ fn one_arch(args: &[String]) -> Result<&'static Arch> {
     arch::find(args.get(1).map(String::as_str).unwrap_or("x86_64"))
 }
 
-/// Whether configs/debug.config is merged (`DEBUG=1`; off by default).
-fn debug() -> bool {
-    std::env::var("DEBUG").is_ok_and(|v| v != "0" && !v.is_empty())
+/// Which kernel a guest run uses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavour {
+    /// The test configuration (`configs/common.config` and the arch's).
+    Test,
+    /// The test configuration plus `configs/debug.config` (KASAN, lockdep,
+    /// UBSAN, KFENCE, ...), in its own object folder; it runs the tests in
+    /// `DEBUG_TESTS` only, the rest being too slow under TCG with it.
+    Debug,
+}
+
+impl Flavour {
+    /// `DEBUG=1` selects the debug kernel for `run` and `build`.
+    fn from_env() -> Self {
+        if std::env::var("DEBUG").is_ok_and(|v| v != "0" && !v.is_empty()) {
+            Flavour::Debug
+        } else {
+            Flavour::Test
+        }
+    }
+
+    fn target<'a>(self, paths: &Paths, a: &'a Arch) -> kernel::Target<'a> {
+        match self {
+            Flavour::Test => kernel::Target::series(paths, a),
+            Flavour::Debug => kernel::Target::series_variant(paths, a, "debug"),
+        }
+    }
+
+    fn fragments(self) -> &'static [&'static str] {
+        match self {
+            Flavour::Test => &[],
+            Flavour::Debug => &["debug"],
+        }
+    }
+}
+
+/// How much a `test` run covers. Both tiers run every test program on
+/// every architecture; they differ in repetitions and in where the debug
+/// kernel runs (`Tier::plan` prints what each leaves out).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Tier {
+    /// `make test`, what CI runs: under 50 minutes on the 2-core machine.
+    Quick,
+    /// `make test-full`: everything at full length.
+    Full,
+}
+
+/// The architecture whose debug kernel `make test` boots (the quick tier
+/// boots one per run; `make test-full` boots every one).
+const QUICK_DEBUG_ARCH: &str = "x86_64";
+
+/// The tests the debug kernel runs (`run_kselftest.sh -t` names): the
+/// rseq ABI, id and fuzz tests and every cpu_opv test. The upstream rseq
+/// tests (basic_percpu_ops_test ran for over seven minutes under lockdep
+/// and TCG) and the parameter matrix are left to the test kernel.
+const DEBUG_TESTS: &[&str] = &[
+    "rseq:rseq_abi_test",
+    "rseq:rseq_ids_test",
+    "rseq:rseq_fuzz_test",
+    "cpu-opv:cpu_opv_test",
+    "cpu-opv:cpu_opv_mem_test",
+    "cpu-opv:cpu_opv_dos_test",
+    "cpu-opv:cpu_opv_param_test",
+    "cpu-opv:cpu_opv_fuzz_test",
+    "cpu-opv:cpu_opv_hotplug_test",
+    "cpu-opv:cpu_opv_cost_test",
+];
+
+impl Tier {
+    /// The guest runs of this tier, in order.
+    fn runs(self) -> Vec<(&'static Arch, Flavour)> {
+        let mut v: Vec<_> = arch::ARCHES.iter().map(|a| (a, Flavour::Test)).collect();
+        v.extend(
+            arch::ARCHES
+                .iter()
+                .filter(|a| self == Tier::Full || a.name == QUICK_DEBUG_ARCH)
+                .map(|a| (a, Flavour::Debug)),
+        );
+        v
+    }
+
+    /// The repetitions of each `param_test` run of `run_param_test.sh`
+    /// (`None`: its own, 1000 and 100 for the slow tests).
+    fn param_reps(self) -> Option<&'static str> {
+        match self {
+            Tier::Quick => Some("100"),
+            Tier::Full => None,
+        }
+    }
+
+    /// `(name, value)` settings of the guest programs for this tier.
+    fn guest_env(self, flavour: Flavour) -> Vec<(&'static str, &'static str)> {
+        match (self, flavour) {
+            // Fuzzers and storm at their defaults.
+            (Tier::Quick, Flavour::Test) => vec![],
+            // Fuzzers and storm capped by time: the debug kernel is several
+            // times slower.
+            (Tier::Quick, Flavour::Debug) => vec![
+                ("CPU_OPV_FUZZ_SECONDS", "120"),
+                ("RSEQ_FUZZ_SECONDS", "90"),
+                ("CPU_OPV_HOTPLUG_SECONDS", "45"),
+            ],
+            (Tier::Full, Flavour::Test) => vec![
+                ("CPU_OPV_FUZZ_ITERS", "200000"),
+                ("CPU_OPV_FUZZ_SECONDS", "1200"),
+                ("RSEQ_FUZZ_ITERS", "200000"),
+                ("RSEQ_FUZZ_SECONDS", "900"),
+                ("CPU_OPV_HOTPLUG_SECONDS", "600"),
+            ],
+            (Tier::Full, Flavour::Debug) => vec![
+                ("CPU_OPV_FUZZ_SECONDS", "600"),
+                ("RSEQ_FUZZ_SECONDS", "600"),
+                ("CPU_OPV_HOTPLUG_SECONDS", "300"),
+            ],
+        }
+    }
+
+    /// What this tier runs and what it leaves to the other, printed at
+    /// its start and end.
+    fn plan(self) -> String {
+        let runs = self
+            .runs()
+            .iter()
+            .map(|(a, f)| match f {
+                Flavour::Test => format!("{} (all kselftests)", a.name),
+                Flavour::Debug => format!("{}-debug ({} tests)", a.name, DEBUG_TESTS.len()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let left = match self {
+            Tier::Quick => format!(
+                "left to make test-full: run_param_test.sh at full repetitions (-r 100 here), \
+                 the debug kernel on {}, long fuzzing and hotplug storm",
+                arch::ARCHES
+                    .iter()
+                    .filter(|a| a.name != QUICK_DEBUG_ARCH)
+                    .map(|a| a.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Tier::Full => "nothing left out".to_string(),
+        };
+        format!(
+            "tier {}: tooling tests; guest runs {runs}; static checks; {left}",
+            match self {
+                Tier::Quick => "test",
+                Tier::Full => "test-full",
+            }
+        )
+    }
 }
 
 fn step(what: &str) -> Instant {
@@ -148,21 +303,24 @@ fn series(paths: &Paths) -> Result<Vec<std::path::PathBuf>> {
 
 /// Tree, configuration, kernel, kselftests. Returns image and kselftest
 /// install folder.
-fn build(paths: &Paths, a: &Arch) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+fn build(
+    paths: &Paths,
+    a: &Arch,
+    flavour: Flavour,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     tree_up(paths)?;
+    let target = flavour.target(paths, a);
     let t = step(&format!(
         "{}: configure (tinyconfig + configs/*.config)",
-        a.name
+        target.name
     ));
-    let target = kernel::Target::series(paths, a);
-    let extra: &[&str] = if debug() { &["debug"] } else { &[] };
-    kernel::configure(paths, &target, extra)?;
+    kernel::configure(paths, &target, flavour.fragments())?;
     done(t);
-    let t = step(&format!("{}: build kernel (LLVM=1 CLIPPY=1)", a.name));
+    let t = step(&format!("{}: build kernel (LLVM=1 CLIPPY=1)", target.name));
     let image = kernel::build(paths, &target)?;
     done(t);
-    let t = step(&format!("{}: build and install kselftests", a.name));
-    let ksft = kernel::selftests(paths, a)?;
+    let t = step(&format!("{}: build and install kselftests", target.name));
+    let ksft = kernel::selftests(paths, &target)?;
     done(t);
     Ok((image, ksft))
 }
@@ -179,16 +337,34 @@ const PARAM_THREADS: &str = "4";
 /// matrix (`RSEQ_PARAM_MATRIX`, comma-separated, `all` or `none`).
 const PARAM_MATRIX_ARCHES: &str = "all";
 
-/// What the guest runs: every installed kselftest unless `KSFT_ARGS`
-/// says otherwise (without the param matrix on architectures not in
-/// `RSEQ_PARAM_MATRIX`), with `run_param_test.sh` at a reduced thread count.
-fn guest_run(a: &Arch, ksft: &std::path::Path) -> Result<GuestRun> {
+/// Settings of the guest test programs that the host environment may
+/// override (passed into the guest when set).
+const GUEST_KNOBS: &[&str] = &[
+    "CPU_OPV_FUZZ_ITERS",
+    "CPU_OPV_FUZZ_SECONDS",
+    "RSEQ_FUZZ_ITERS",
+    "RSEQ_FUZZ_SECONDS",
+    "CPU_OPV_HOTPLUG_SECONDS",
+    "CPU_OPV_COST_ITERS",
+];
+
+/// What the guest runs: unless `KSFT_ARGS` says otherwise, every installed
+/// kselftest on the test kernel (without the param matrix on
+/// architectures not in `RSEQ_PARAM_MATRIX`) and `DEBUG_TESTS` on the
+/// debug kernel, with `run_param_test.sh` at a reduced thread count (and
+/// repetition count in the quick tier) and the tier's program settings.
+fn guest_run(a: &Arch, ksft: &std::path::Path, flavour: Flavour, tier: Tier) -> Result<GuestRun> {
     let threads = std::env::var("RSEQ_PARAM_THREADS").unwrap_or_else(|_| PARAM_THREADS.to_string());
     let matrix =
         std::env::var("RSEQ_PARAM_MATRIX").unwrap_or_else(|_| PARAM_MATRIX_ARCHES.to_string());
     let with_matrix = matrix == "all" || matrix.split(',').any(|m| m.trim() == a.name);
     let args = match std::env::var("KSFT_ARGS") {
         Ok(args) => args,
+        Err(_) if flavour == Flavour::Debug => DEBUG_TESTS
+            .iter()
+            .map(|t| format!("-t {t}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         Err(_) if with_matrix => String::new(),
         Err(_) => util::read(&ksft.join("kselftest-list.txt"))?
             .lines()
@@ -197,21 +373,31 @@ fn guest_run(a: &Arch, ksft: &std::path::Path) -> Result<GuestRun> {
             .collect::<Vec<_>>()
             .join(" "),
     };
-    let mut env = vec![(
-        "KSELFTEST_RUN_PARAM_TEST_SH_ARGS".to_string(),
-        format!("-t {threads}"),
-    )];
-    if let Ok(cmd) = std::env::var("GUEST_CMD") {
-        env.push(("GUEST_CMD".to_string(), cmd));
+    let mut param = format!("-t {threads}");
+    if let Some(reps) = tier.param_reps() {
+        param.push_str(&format!(" -r {reps}"));
+    }
+    let mut env = vec![("KSELFTEST_RUN_PARAM_TEST_SH_ARGS".to_string(), param)];
+    for (k, v) in tier.guest_env(flavour) {
+        env.push((k.to_string(), v.to_string()));
+    }
+    for k in GUEST_KNOBS.iter().chain(&["GUEST_CMD"]) {
+        if let Ok(v) = std::env::var(k) {
+            env.retain(|(name, _)| name != k);
+            env.push((k.to_string(), v));
+        }
     }
     Ok(GuestRun { args, env })
 }
 
-/// Builds, boots and judges one architecture.
-fn guest(paths: &Paths, a: &Arch) -> Result<ktap::Verdict> {
-    let (image, ksft) = build(paths, a)?;
-    let initrd = initramfs::build(paths, a, &ksft, &guest_run(a, &ksft)?)?;
-    let c = boot(paths, a, &image, &initrd, a.name, |l| {
+/// Builds, boots and judges one kernel of one architecture. Returns the
+/// label of the run (`ARCH` or `ARCH-debug`) and the verdict.
+fn guest(paths: &Paths, a: &Arch, flavour: Flavour, tier: Tier) -> Result<(String, ktap::Verdict)> {
+    let (image, ksft) = build(paths, a, flavour)?;
+    let label = flavour.target(paths, a).name;
+    let run = guest_run(a, &ksft, flavour, tier)?;
+    let initrd = initramfs::build(paths, a, &ksft, &run)?;
+    let c = boot(paths, a, &image, &initrd, &label, |l| {
         l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@")
     })?;
     let mut v = ktap::judge(&c.text, true);
@@ -221,17 +407,35 @@ fn guest(paths: &Paths, a: &Arch) -> Result<ktap::Verdict> {
             format!("guest timed out after {limit} s (GUEST_TIMEOUT)"),
         );
     }
-    Ok(v)
+    save_cost_table(paths, &label, &c.text)?;
+    Ok((label, v))
+}
+
+/// Copies the cost table `cpu_opv_cost_test` printed (its `# cost:`
+/// lines) to `build/results/cost-LABEL.table`, if it ran.
+fn save_cost_table(paths: &Paths, label: &str, console: &str) -> Result<()> {
+    let table: String = console
+        .lines()
+        .filter_map(|l| {
+            l.split_once("# cost:")
+                .map(|(_, r)| format!("{}\n", r.trim_end()))
+        })
+        .collect();
+    if table.is_empty() {
+        return Ok(());
+    }
+    let file = paths.results().join(format!("cost-{label}.table"));
+    util::write(&file, &table)
 }
 
 fn run_cmd(paths: &Paths, a: &Arch) -> Result<()> {
-    let v = guest(paths, a)?;
-    let tally = report::print_verdict(paths, a.name, &v);
-    report::record(paths, &format!("guest-{}", a.name), &tally)?;
+    let (label, v) = guest(paths, a, Flavour::from_env(), Tier::Quick)?;
+    let tally = report::print_verdict(paths, &label, &v);
+    report::record(paths, &format!("guest-{label}"), &tally)?;
     if v.ok() {
         Ok(())
     } else {
-        Err(format!("{}: guest run failed", a.name))
+        Err(format!("{label}: guest run failed"))
     }
 }
 
@@ -304,7 +508,7 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     // The kselftests (rseq_bench among them) and the counters come from
     // the test build (CONFIG_RSEQ_STATS on); the timed kernels get
     // configs/bench.config on top of the test fragments.
-    let (test_image, ksft) = build(paths, a)?;
+    let (test_image, ksft) = build(paths, a, Flavour::Test)?;
     let ours = kernel::Target::series_variant(paths, a, "bench");
     let wt = tree::ensure_base_worktree(paths)?;
     let base = kernel::Target::base(paths, a, wt);
@@ -402,26 +606,29 @@ fn check_cmd(paths: &Paths) -> Result<()> {
     }
 }
 
-/// The whole test suite: every stage runs even when an earlier one
-/// failed, and the last line is the total.
-fn test_cmd(paths: &Paths) -> Result<()> {
+/// The whole test suite at `tier`: every stage runs even when an earlier
+/// one failed, and the last line is the total.
+fn test_cmd(paths: &Paths, tier: Tier) -> Result<()> {
     report::clear(paths)?;
+    let plan = tier.plan();
+    eprintln!("{plan}");
     let t = step("tooling unit tests (cargo test)");
     let tooling = checks::tooling_tests(paths);
     done(t);
     report::record(paths, "tooling", &tooling)?;
-    for a in arch::ARCHES {
-        let tally = match guest(paths, a) {
-            Ok(v) => report::print_verdict(paths, a.name, &v),
+    for (a, flavour) in tier.runs() {
+        let label = flavour.target(paths, a).name;
+        let tally = match guest(paths, a, flavour, tier) {
+            Ok((label, v)) => report::print_verdict(paths, &label, &v),
             Err(e) => {
-                eprintln!("error: {}: {e}", a.name);
+                eprintln!("error: {label}: {e}");
                 Tally {
                     failed: 1,
                     ..Tally::default()
                 }
             }
         };
-        report::record(paths, &format!("guest-{}", a.name), &tally)?;
+        report::record(paths, &format!("guest-{label}"), &tally)?;
     }
     let checks = match series(paths) {
         Ok(_) => checks::run_all(paths, arch::ARCHES),
@@ -434,6 +641,7 @@ fn test_cmd(paths: &Paths) -> Result<()> {
         }
     };
     report::record(paths, "checks", &checks)?;
+    println!("{plan}");
     let total = report::summary(paths)?;
     if total.failed == 0 {
         Ok(())

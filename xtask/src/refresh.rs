@@ -188,7 +188,7 @@ pub fn refresh(paths: &Paths, m: &Manifest) -> Result<usize> {
             for (i, s) in states.iter_mut().enumerate().take(last) {
                 let (text, failed) = apply(&scratch, s, &delta)?;
                 if failed > 0 {
-                    let who = if i == 0 { &p.subject } else { &later[i - 1] };
+                    let who = if i == 0 { &p.subject } else { later[i - 1] };
                     eprintln!(
                         "    {f}: {failed} hunk(s) of the edit left out of the state of \"{who}\""
                     );

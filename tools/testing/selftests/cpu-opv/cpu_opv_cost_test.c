@@ -1,9 +1,1493 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Placeholder while the test is written. */
+/*
+ * cpu_opv_cost_test: what one hostile, unprivileged caller of cpu_opv()
+ * can cost everybody else, measured from user space against the bounds
+ * the design implies (Documentation/userspace-api/cpu_opv.rst and
+ * kernel/cpu_opv.rs), in TAP form, with a table of "# cost:" lines.
+ *
+ * 1. IPIs. For each kind of call (an add on the caller's CPU, an add on
+ *    another CPU, compare and store, a 4096-byte copy crossing a page on
+ *    both sides, the largest vector, the vector with the most page-crossing
+ *    operands, the largest vector for an offline CPU), N calls are made
+ *    with the other CPUs idle, and the IPI rows of /proc/interrupts (x86:
+ *    RES, CAL, TLB, IWI; arm64 and others: IPI0..IPIn) are read before and
+ *    after. An idle interval of the same length is measured right after
+ *    and subtracted. Reported: IPIs per call summed over all CPUs, and
+ *    those received by CPUs that are neither the caller's nor the target.
+ * 2. Pinned pages. 64 processes (uid 65534) issue the same vector in a
+ *    loop while a monitor samples nr_foll_pin_acquired -
+ *    nr_foll_pin_released in /proc/vmstat; reported is the peak above the
+ *    idle baseline, for a vector with no alias, the largest vector and the
+ *    vector with the most aliases.
+ * 3. Latency. The median and worst latency of the largest vector, alone
+ *    and while a process of another user (uid 65534) floods small vectors
+ *    from two threads per online CPU, targeting every online CPU.
+ * 4. Blocked faults. Callers whose last operand lies on a userfaultfd
+ *    page block in the fault while the test samples the pinned-page count
+ *    (it must stay at the baseline: no pin is held across a fault), then
+ *    another process issues a vector that needs vmalloc aliases: it must
+ *    complete while the faults still block (no budget held across a
+ *    fault).
+ *
+ * Sections that need root (setuid, /proc/sys/vm/stat_refresh, CPU
+ * hotplug, userfaultfd for kernel faults) are skipped without it.
+ *
+ * Options: -i ITERS (base iteration count, default 400, or the
+ * environment variable CPU_OPV_COST_ITERS), -p PROCS (flooding processes,
+ * default 64), -d MS (length of each flood, default 1500).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/userfaultfd.h>
 
-int main(void)
+#include "../kselftest.h"
+#include "cpu-op.h"
+
+/* ---------------------------------------------------------------------
+ * The bounds. Each is what the design implies, with its reasoning.
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * A vector for another online CPU runs there from one function-call IPI
+ * (smp_call_function_single() in run_on()); a vector for the caller's own
+ * CPU runs locally with interrupts off, and one for an offline CPU runs on
+ * the calling CPU under the offline mutex: neither sends an IPI.
+ */
+#define IPIS_PER_REMOTE_CALL		1
+
+/*
+ * Dropping a vmalloc alias unmaps it with vm_area_unmap_pages(), whose
+ * vunmap_range() flushes the kernel TLB for the range. On x86
+ * flush_tlb_kernel_range() does that with on_each_cpu(): one
+ * function-call IPI to every other online CPU, idle or not, whoever they
+ * run. arm64 broadcasts TLBI instructions and sends no IPI. Other
+ * architectures are assumed to IPI, an upper bound. The alias is freed
+ * lazily (free_vm_area() defers the purge), so no other flush per alias.
+ */
+#if defined(__aarch64__)
+#define TLB_IPIS_PER_ALIAS_PER_CPU	0
+#else
+#define TLB_IPIS_PER_ALIAS_PER_CPU	1
+#endif
+
+/*
+ * On x86 a remote TLB shootdown of a user mm is delivered as a
+ * function-call IPI and counted both in CAL and in TLB; TLB is a subset
+ * of CAL and is not added to the total.
+ */
+#if defined(__x86_64__) || defined(__i386__)
+#define TLB_ROW_IN_CAL			1
+#else
+#define TLB_ROW_IN_CAL			0
+#endif
+
+/*
+ * Averaged over the calls of one kind, IPIs per call the design does not
+ * attribute to a single call: the lazy purge of freed vmalloc areas (one
+ * kernel TLB flush per lazy_max_pages(), 32 MiB times log2 of the CPUs,
+ * of freed areas: one per thousands of aliases), and the variance of the
+ * background (RCU, timers, workqueues), which is measured over an idle
+ * interval of the same length and subtracted.
+ */
+#define IPI_SLACK_PER_CALL		0.25
+
+/*
+ * A call for another CPU that the measurement sees fewer IPIs for than
+ * this means the IPI rows are not read right: the check then fails
+ * instead of passing on zeros.
+ */
+#define IPI_SEEN_MIN_PER_REMOTE_CALL	0.5
+
+/*
+ * An operand is at most CPU_OP_DATA_LEN_MAX (one page) long and so spans
+ * at most two pages (OPERAND_PAGES in kernel/cpu_opv.rs); each operand
+ * has its own pin, even where operands share a page. A vector of
+ * CPU_OP_VEC_LEN_MAX two-operand operations, every operand crossing a
+ * page (short unaligned compares or copies keep the total length far
+ * below CPU_OP_VEC_DATA_LEN_MAX), pins 64 pages: the most one call pins.
+ */
+#define OPERAND_PAGES			2
+#define PINS_PER_CALL_MAX		(CPU_OP_VEC_LEN_MAX * 2 * OPERAND_PAGES)
+
+/*
+ * Pages pinned at once by callers of a vector that needs no alias: each
+ * caller holds at most its vector's pins, and only between pinning and
+ * unpinning; with a preemptible kernel a caller may be preempted in
+ * between, so the only bound is callers times pins per call. (What it
+ * shows on top is how many callers are caught holding them.)
+ *
+ * Pages pinned at once by callers of vectors that need aliases: a caller
+ * reserves its aliases' vmalloc space from the global budget
+ * (CPU_OPV_VMAP_BUDGET_PAGES, debugfs cpu_opv/vmap_budget_bytes) and, in
+ * the fixed design, pins only once it holds the reservation; callers
+ * waiting for the budget hold no pin. So at most floor(budget / need)
+ * calls hold pins at once, need being the sum, over the crossing
+ * operands, of the alias area (two pages plus colour room) and its guard
+ * page: PIN_HOLDERS_ALIASED(budget, need) * pins per call.
+ */
+#define PIN_HOLDERS_ALIASED(budget, need)	((budget) / (need))
+
+/*
+ * /proc/vmstat shows the global node counters; each CPU keeps a delta of
+ * up to its stat threshold (/proc/zoneinfo "vm stats threshold") that is
+ * folded in only when it overflows or once a second, for each of the two
+ * counters. A sample taken while other CPUs pin and unpin can therefore
+ * be off by up to twice the threshold per online CPU: this is measurement
+ * error, not design, and is added to the bounds of the floods. Idle
+ * samples are taken after writing /proc/sys/vm/stat_refresh, which folds
+ * every delta, and are exact.
+ */
+#define PIN_STAT_ERROR(threshold, cpus)	(2 * (threshold) * (cpus))
+
+/*
+ * While a vector blocks in a page fault (a userfaultfd here; I/O or a
+ * FUSE server elsewhere), the fixed design holds no pin at all: the count
+ * must stay at the idle baseline. The slack covers pins the rest of the
+ * system may take meanwhile (none in the test guest).
+ */
+#define PIN_BLOCKED_SLACK		2
+
+/*
+ * Latency of the largest vector while another user floods small vectors
+ * on every CPU, as a multiple of its median with no flood. The flood
+ * cannot make the vector wait for anything but CPU time: small vectors
+ * need no alias, hence no budget; the IPI queue of a CPU holds at most
+ * one call per flooding thread, each a few instructions; the flood uses
+ * no offline CPU, hence no mutex. The victim shares its CPU fairly with
+ * about two flooding threads, so its median at most triples, plus the
+ * IPIs the target's queue adds; the worst case adds a few scheduler
+ * slices of the other threads (milliseconds), and TCG's vCPU threads
+ * being descheduled by the host. A starved victim (unfair queueing,
+ * waiting for the flood to stop) goes far beyond these.
+ */
+#define LAT_MEDIAN_RATIO_MAX		20
+#define LAT_WORST_RATIO_MAX		1000
+
+/*
+ * A caller blocked in a fault must not hold any vmalloc budget either:
+ * another process's vector that needs more than what the blocked callers
+ * leave of it must complete while they block. It has this long; it
+ * normally takes milliseconds.
+ */
+#define BLOCKED_VICTIM_WAIT_MS		3000
+
+/* ---------------------------------------------------------------------
+ * Defaults and plumbing.
+ * ---------------------------------------------------------------------
+ */
+#define DEFAULT_ITERS		400
+#define DEFAULT_PROCS		64
+#define DEFAULT_FLOOD_MS	1500
+#define MAX_PROCS		512
+#define NOBODY			65534
+#define MAX_CPUS		256
+#define MAX_ROWS		64
+#define UFFD_WAIT_MS		10000
+#define MAX_BLOCKED		8
+
+#define BUDGET_FILE	"/sys/kernel/debug/cpu_opv/vmap_budget_bytes"
+#define PEAK_FILE	"/sys/kernel/debug/cpu_opv/alias_bytes_peak"
+#define REFRESH_FILE	"/proc/sys/vm/stat_refresh"
+
+static long page_size;
+static int iters = DEFAULT_ITERS, nprocs = DEFAULT_PROCS;
+static int flood_ms = DEFAULT_FLOOD_MS;
+static int is_root;
+static cpu_set_t orig_set;
+static int online[MAX_CPUS], nr_online;
+static long budget_bytes, alias_bytes;	/* budget; need of one 2-page alias */
+static int stat_threshold;
+static int offlined_cpu = -1;
+static pid_t kids[MAX_PROCS + 2];
+static int nr_kids;
+
+static double now_us(void)
 {
-	printf("TAP version 13\n1..1\nok 1 # SKIP not written yet\n");
-	return 4;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void sleep_us(double us)
+{
+	struct timespec ts;
+
+	if (us <= 0)
+		return;
+	ts.tv_sec = (time_t)(us / 1e6);
+	ts.tv_nsec = (long)((us - ts.tv_sec * 1e6) * 1e3);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static char *map_pages(long n)
+{
+	char *p = mmap(NULL, n * page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		ksft_exit_fail_msg("mmap of %ld pages: %s\n", n, strerror(errno));
+	/* Present, private and written: no fault, no copy-on-write. */
+	memset(p, 0, n * page_size);
+	return p;
+}
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Reads a whole /proc file into a growing buffer; returns its length. */
+static long slurp(const char *path, char **buf, long *size)
+{
+	long len = 0, n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		if (len + 4096 + 1 > *size) {
+			*size = *size ? 2 * *size : 65536;
+			*buf = realloc(*buf, *size);
+			if (!*buf)
+				ksft_exit_fail_msg("out of memory\n");
+		}
+		n = read(fd, *buf + len, *size - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	close(fd);
+	(*buf)[len] = 0;
+	return len;
+}
+
+static int set_affinity2(int a, int b)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(a, &set);
+	if (b >= 0)
+		CPU_SET(b, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void restore_affinity(void)
+{
+	sched_setaffinity(0, sizeof(orig_set), &orig_set);
+}
+
+static int set_online(int cpu, int on)
+{
+	char path[80];
+
+	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+	return cpu_op_write_switch(path, on);
+}
+
+/* Whether @cpu is in the list of /sys/devices/system/cpu/online. */
+static int cpu_is_online(int cpu)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	int lo, hi, n, found = 0;
+	char sep;
+
+	if (!f)
+		return 1;	/* no sysfs: trust the affinity mask */
+	while ((n = fscanf(f, "%d", &lo)) == 1) {
+		hi = lo;
+		sep = (char)fgetc(f);
+		if (sep == '-') {
+			if (fscanf(f, "%d", &hi) != 1)
+				break;
+			sep = (char)fgetc(f);
+		}
+		if (cpu >= lo && cpu <= hi)
+			found = 1;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Kills the children still running and brings an offlined CPU back. */
+static void cleanup(void)
+{
+	int i;
+
+	for (i = 0; i < nr_kids; i++)
+		if (kids[i] > 0)
+			kill(kids[i], SIGKILL);
+	if (offlined_cpu >= 0 && !set_online(offlined_cpu, 1))
+		offlined_cpu = -1;
+}
+
+static void on_signal(int sig)
+{
+	cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void add_kid(pid_t pid)
+{
+	if (nr_kids < (int)(sizeof(kids) / sizeof(kids[0])))
+		kids[nr_kids++] = pid;
+}
+
+static void forget_kids(void)
+{
+	nr_kids = 0;
+}
+
+/* Becomes uid/gid 65534 (nobody); 0 on success. */
+static int drop_privileges(void)
+{
+	if (!is_root)
+		return 0;
+	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
+		return -1;
+	return getuid() == NOBODY ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------
+ * The table.
+ * ---------------------------------------------------------------------
+ */
+static void cost_header(void)
+{
+	ksft_print_msg("cost: %-5s %-18s %-34s %10s %10s %s\n", "area", "kind",
+		       "quantity", "measured", "bound", "verdict");
+}
+
+static int cost_row(const char *area, const char *kind, const char *qty,
+		    double measured, double bound, const char *fmt)
+{
+	char m[32], b[32];
+	int ok = measured <= bound;
+
+	snprintf(m, sizeof(m), fmt, measured);
+	if (bound < 0) {
+		snprintf(b, sizeof(b), "-");
+		ok = 1;
+	} else {
+		snprintf(b, sizeof(b), fmt, bound);
+	}
+	ksft_print_msg("cost: %-5s %-18s %-34s %10s %10s %s\n", area, kind, qty,
+		       m, b, bound < 0 ? "info" : ok ? "ok" : "FAIL");
+	return ok;
+}
+
+/* ---------------------------------------------------------------------
+ * Vectors. Each builder fills @ops from the memory at @base (mapped with
+ * map_pages(), at least VEC_PAGES pages) and returns the operation count.
+ * ---------------------------------------------------------------------
+ */
+#define VEC_PAGES	72
+
+struct shape {
+	int nops;
+	int pins;	/* pages pinned, one pin per operand page */
+	int aliases;	/* operands crossing a page */
+};
+
+/* One 8-byte add. */
+static struct shape vec_add(struct cpu_op *ops, char *base)
+{
+	cpu_op_add(&ops[0], 0, base + 64, 1, 8);
+	return (struct shape){ 1, 1, 0 };
+}
+
+/* Compare a word with its value, store the same value: 4 pins. */
+static struct shape vec_cmp_store(struct cpu_op *ops, char *base)
+{
+	uint64_t *v = (uint64_t *)(base + 128), *expect = (uint64_t *)(base + page_size);
+
+	*v = 7;
+	*expect = 7;
+	cpu_op_compare(&ops[0], 1, v, expect, 8);
+	cpu_op_memcpy(&ops[1], 0, v, expect, 8);
+	return (struct shape){ 2, 4, 0 };
+}
+
+/* A 4096-byte copy, source and destination each crossing a page. */
+static struct shape vec_copy_cross(struct cpu_op *ops, char *base)
+{
+	cpu_op_memcpy(&ops[0], 0, base + 2 * page_size - 8,
+		      base + 4 * page_size - 16, CPU_OP_DATA_LEN_MAX);
+	return (struct shape){ 1, 4, 2 };
+}
+
+/*
+ * The largest vector: that copy and 15 8-byte adds on pages of their own,
+ * CPU_OP_VEC_LEN_MAX operations and CPU_OP_VEC_DATA_LEN_MAX bytes.
+ */
+static struct shape vec_largest(struct cpu_op *ops, char *base)
+{
+	int i;
+
+	vec_copy_cross(ops, base);
+	for (i = 1; i < CPU_OP_VEC_LEN_MAX; i++)
+		cpu_op_add(&ops[i], 0, base + (5 + i) * page_size + 8 * i, 1, 8);
+	return (struct shape){ CPU_OP_VEC_LEN_MAX, 4 + CPU_OP_VEC_LEN_MAX - 1, 2 };
+}
+
+/* 16 8-byte copies between pages of their own: no alias, 32 pins. */
+static struct shape vec_direct_max(struct cpu_op *ops, char *base)
+{
+	int i;
+
+	for (i = 0; i < CPU_OP_VEC_LEN_MAX; i++)
+		cpu_op_memcpy(&ops[i], 0, base + (1 + 2 * i) * page_size + 8,
+			      base + (2 + 2 * i) * page_size + 8, 8);
+	return (struct shape){ CPU_OP_VEC_LEN_MAX, 2 * CPU_OP_VEC_LEN_MAX, 0 };
+}
+
+/* Address of the k-th page-crossing 8-byte operand (k < 32). */
+static char *cross_operand(char *base, int k)
+{
+	return base + (2 + 2 * k) * page_size - 4;
+}
+
+/*
+ * The most aliases: 16 8-byte compares of equal bytes, both operands of
+ * each crossing a page. 64 pins and 32 aliases.
+ */
+static struct shape vec_alias_max(struct cpu_op *ops, char *base)
+{
+	int i;
+
+	for (i = 0; i < CPU_OP_VEC_LEN_MAX; i++)
+		cpu_op_compare(&ops[i], 1, cross_operand(base, 2 * i),
+			       cross_operand(base, 2 * i + 1), 8);
+	return (struct shape){ CPU_OP_VEC_LEN_MAX, PINS_PER_CALL_MAX, 2 * CPU_OP_VEC_LEN_MAX };
+}
+
+typedef struct shape (*builder)(struct cpu_op *ops, char *base);
+
+/* ---------------------------------------------------------------------
+ * /proc/interrupts.
+ * ---------------------------------------------------------------------
+ */
+struct irq_row {
+	char name[16];
+	char desc[48];
+	unsigned long long cnt[MAX_CPUS];
+};
+
+struct irq_snap {
+	int nrows;
+	struct irq_row rows[MAX_ROWS];
+};
+
+static int is_ipi_row(const char *name)
+{
+	static const char * const x86[] = { "RES", "CAL", "TLB", "IWI" };
+	unsigned int i;
+
+	if (!strncmp(name, "IPI", 3))
+		return 1;
+	for (i = 0; i < sizeof(x86) / sizeof(x86[0]); i++)
+		if (!strcmp(name, x86[i]))
+			return 1;
+	return 0;
+}
+
+static int row_in_total(const char *name)
+{
+	return !(TLB_ROW_IN_CAL && !strcmp(name, "TLB"));
+}
+
+static char *irq_buf;
+static long irq_buf_size;
+
+static void read_irqs(struct irq_snap *s)
+{
+	int col_cpu[MAX_CPUS], ncols = 0, i;
+	char *line, *next, *p;
+
+	memset(s, 0, sizeof(*s));
+	if (slurp("/proc/interrupts", &irq_buf, &irq_buf_size) <= 0)
+		ksft_exit_fail_msg("cannot read /proc/interrupts: %s\n", strerror(errno));
+	line = irq_buf;
+	next = strchr(line, '\n');
+	if (next)
+		*next++ = 0;
+	for (p = line; (p = strstr(p, "CPU")) && ncols < MAX_CPUS; p += 3)
+		col_cpu[ncols++] = atoi(p + 3);
+	for (line = next; line && *line; line = next) {
+		struct irq_row *r;
+		char *colon;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		while (*line == ' ')
+			line++;
+		colon = strchr(line, ':');
+		if (!colon || colon - line >= (long)sizeof(r->name))
+			continue;
+		*colon = 0;
+		if (!is_ipi_row(line) || s->nrows >= MAX_ROWS)
+			continue;
+		r = &s->rows[s->nrows++];
+		snprintf(r->name, sizeof(r->name), "%s", line);
+		p = colon + 1;
+		for (i = 0; i < ncols; i++) {
+			char *end;
+			unsigned long long v = strtoull(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (col_cpu[i] >= 0 && col_cpu[i] < MAX_CPUS)
+				r->cnt[col_cpu[i]] = v;
+			p = end;
+		}
+		while (*p == ' ')
+			p++;
+		snprintf(r->desc, sizeof(r->desc), "%s", p);
+	}
+}
+
+static const struct irq_row *find_row(const struct irq_snap *s, const char *name)
+{
+	int i;
+
+	for (i = 0; i < s->nrows; i++)
+		if (!strcmp(s->rows[i].name, name))
+			return &s->rows[i];
+	return NULL;
+}
+
+/* Delta of row @r of @b against @a, over all CPUs or the uninvolved ones. */
+static double row_delta(const struct irq_snap *a, const struct irq_row *r,
+			int c1, int c2, int uninvolved)
+{
+	const struct irq_row *ra = find_row(a, r->name);
+	double d = 0;
+	int cpu;
+
+	if (!ra)
+		return 0;
+	for (cpu = 0; cpu < MAX_CPUS; cpu++) {
+		if (uninvolved && (cpu == c1 || cpu == c2))
+			continue;
+		if (r->cnt[cpu] >= ra->cnt[cpu])
+			d += r->cnt[cpu] - ra->cnt[cpu];
+	}
+	return d;
+}
+
+/* ---------------------------------------------------------------------
+ * 1. IPIs per call.
+ * ---------------------------------------------------------------------
+ */
+static struct irq_snap snap0, snap1, snap2, snap3;
+
+struct ipi_kind {
+	const char *name;
+	builder build;
+	int iters_div;		/* iterations: iters * 4 / iters_div */
+	int where;		/* 0: caller's CPU, 1: other online, 2: offline */
+};
+
+static const struct ipi_kind ipi_kinds[] = {
+	{ "add-local",		vec_add,	1, 0 },
+	{ "add-remote",		vec_add,	1, 1 },
+	{ "cmp-store-remote",	vec_cmp_store,	1, 1 },
+	{ "copy4096-cross",	vec_copy_cross,	4, 1 },
+	{ "largest-remote",	vec_largest,	4, 1 },
+	{ "alias-max-remote",	vec_alias_max,	32, 1 },
+	{ "largest-offline",	vec_largest,	4, 2 },
+};
+#define NR_IPI_KINDS	(int)(sizeof(ipi_kinds) / sizeof(ipi_kinds[0]))
+
+static int have_ipi_rows(void)
+{
+	read_irqs(&snap0);
+	return snap0.nrows > 0;
+}
+
+/*
+ * Runs @n calls of @k from @caller for @target, then as long idle, and
+ * checks IPIs per call, in all and on CPUs other than the two.
+ */
+static void ipi_measure(const struct ipi_kind *k, int caller, int target,
+			int cpus_online)
+{
+	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
+	char *base = map_pages(VEC_PAGES);
+	struct shape sh = k->build(ops, base);
+	int n = iters * 4 / k->iters_div, i, fails = 0, moved = 0, err = 0, ok;
+	int remote = k->where == 1;
+	double t0, t1, total = 0, uninv = 0, bound_total, bound_uninv;
+	char rows[256] = "", qty[64];
+	int len = 0;
+
+	if (n < 10)
+		n = 10;
+	if (set_affinity2(caller, target == caller ? -1 : target))
+		ksft_exit_fail_msg("sched_setaffinity: %s\n", strerror(errno));
+	sleep_us(20000);
+	/* Warm up: page tables, the vmalloc space, caches. */
+	for (i = 0; i < 5; i++)
+		cpu_opv(ops, sh.nops, target, 0);
+	read_irqs(&snap0);
+	t0 = now_us();
+	for (i = 0; i < n; i++) {
+		int ret;
+
+		if (sched_getcpu() != caller)
+			moved++;
+		ret = cpu_opv(ops, sh.nops, target, 0);
+		if (ret) {
+			fails++;
+			err = ret < 0 ? errno : 0;
+		}
+	}
+	t1 = now_us();
+	read_irqs(&snap1);
+	/* The background over as long, the same CPUs idle. */
+	read_irqs(&snap2);
+	sleep_us(t1 - t0);
+	read_irqs(&snap3);
+	restore_affinity();
+
+	for (i = 0; i < snap1.nrows; i++) {
+		const struct irq_row *r = &snap1.rows[i];
+		const struct irq_row *r3 = find_row(&snap3, r->name);
+		double d = row_delta(&snap0, r, caller, target, 0);
+		double du = row_delta(&snap0, r, caller, target, 1);
+		double bg = r3 ? row_delta(&snap2, r3, caller, target, 0) : 0;
+		double bgu = r3 ? row_delta(&snap2, r3, caller, target, 1) : 0;
+
+		d = (d - bg) / n;
+		du = (du - bgu) / n;
+		if (row_in_total(r->name)) {
+			total += d;
+			uninv += du;
+		}
+		if (len < (int)sizeof(rows) - 24)
+			len += snprintf(rows + len, sizeof(rows) - len, " %s %.3f", r->name, d);
+	}
+	bound_total = remote * IPIS_PER_REMOTE_CALL +
+		      (double)sh.aliases * TLB_IPIS_PER_ALIAS_PER_CPU * (cpus_online - 1) +
+		      IPI_SLACK_PER_CALL;
+	/* Uninvolved: every online CPU but the caller's and the target. */
+	bound_uninv = (double)sh.aliases * TLB_IPIS_PER_ALIAS_PER_CPU *
+		      (cpus_online - 1 - (k->where == 1)) + IPI_SLACK_PER_CALL;
+
+	snprintf(qty, sizeof(qty), "IPIs/call, all CPUs (%d aliases)", sh.aliases);
+	ok = cost_row("ipi", k->name, qty, total, bound_total, "%.3f");
+	ok &= cost_row("ipi", k->name, "IPIs/call, uninvolved CPUs", uninv, bound_uninv,
+		       "%.3f");
+	ksft_print_msg("cost: %-5s %-18s per row, per call, background subtracted:%s\n",
+		       "ipi", k->name, rows);
+	ksft_print_msg("cost: %-5s %-18s %d calls in %.0f us (%.1f us/call), CPU %d -> %d%s, %d from another CPU\n",
+		       "ipi", k->name, n, t1 - t0, (t1 - t0) / n, caller, target,
+		       k->where == 2 ? " (offline)" : "", moved);
+	if (fails)
+		ksft_print_msg("%s: %d of %d calls failed (last: %s)\n", k->name, fails, n,
+			       err ? strerror(err) : "compare");
+	if (remote && !moved && total < IPI_SEEN_MIN_PER_REMOTE_CALL) {
+		ksft_print_msg("%s: %.3f IPIs per call for another CPU: the IPI rows of /proc/interrupts are not read right\n",
+			       k->name, total);
+		ok = 0;
+	}
+	ksft_test_result(ok && !fails, "ipi: %s: %.3f IPIs/call (bound %.2f), %.3f on uninvolved CPUs (bound %.2f)\n",
+			 k->name, total, bound_total, uninv, bound_uninv);
+	munmap(base, VEC_PAGES * page_size);
+}
+
+static void test_ipis(void)
+{
+	int caller, target, spare = -1, i;
+
+	if (!have_ipi_rows()) {
+		for (i = 0; i < NR_IPI_KINDS; i++)
+			ksft_test_result_skip("ipi: %s: no IPI rows in /proc/interrupts\n",
+					      ipi_kinds[i].name);
+		return;
+	}
+	if (nr_online < 3) {
+		for (i = 0; i < NR_IPI_KINDS; i++)
+			ksft_test_result_skip("ipi: %s: needs 3 online CPUs in the affinity mask, %d\n",
+					      ipi_kinds[i].name, nr_online);
+		return;
+	}
+	/* Keep off CPU 0, which takes the device interrupts. */
+	caller = online[nr_online - 1];
+	target = online[nr_online - 2];
+	for (i = 1; i < nr_online - 2; i++)
+		spare = online[i];
+	for (i = 0; i < NR_IPI_KINDS; i++) {
+		const struct ipi_kind *k = &ipi_kinds[i];
+		int ret;
+
+		if (k->where == 0) {
+			ipi_measure(k, caller, caller, nr_online);
+			continue;
+		}
+		if (k->where == 1) {
+			ipi_measure(k, caller, target, nr_online);
+			continue;
+		}
+		/* An offline CPU: neither the caller's nor the target above. */
+		if (!is_root || spare < 0) {
+			ksft_test_result_skip("ipi: %s: %s\n", k->name,
+					      !is_root ? "not root" : "no CPU to take offline");
+			continue;
+		}
+		ret = set_online(spare, 0);
+		if (ret) {
+			ksft_test_result_skip("ipi: %s: cannot take CPU %d offline: %s\n",
+					      k->name, spare, strerror(-ret));
+			continue;
+		}
+		offlined_cpu = spare;
+		ipi_measure(k, caller, spare, nr_online - 1);
+		ret = set_online(spare, 1);
+		if (ret)
+			ksft_exit_fail_msg("cannot bring CPU %d back online: %s\n", spare,
+					   strerror(-ret));
+		offlined_cpu = -1;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Pinned pages, from /proc/vmstat.
+ * ---------------------------------------------------------------------
+ */
+static char *vm_buf;
+static long vm_buf_size;
+
+static long vmstat_field(const char *buf, const char *key)
+{
+	const char *p = buf;
+	size_t n = strlen(key);
+
+	while ((p = strstr(p, key))) {
+		if ((p == buf || p[-1] == '\n') && p[n] == ' ')
+			return atol(p + n + 1);
+		p += n;
+	}
+	return -1;
+}
+
+/* nr_foll_pin_acquired - nr_foll_pin_released, or -1. */
+static long pins_now(int refresh)
+{
+	long acq, rel;
+
+	if (refresh && is_root)
+		cpu_op_write_switch(REFRESH_FILE, 1);
+	if (slurp("/proc/vmstat", &vm_buf, &vm_buf_size) <= 0)
+		return -1;
+	acq = vmstat_field(vm_buf, "nr_foll_pin_acquired");
+	rel = vmstat_field(vm_buf, "nr_foll_pin_released");
+	if (acq < 0 || rel < 0)
+		return -1;
+	return acq - rel;
+}
+
+/* The largest per-CPU stat threshold of /proc/zoneinfo. */
+static int read_stat_threshold(void)
+{
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	char line[256];
+	int t = 0, v;
+
+	if (!f)
+		return 125;	/* the kernel's maximum */
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "vm stats threshold:");
+
+		if (p && sscanf(p + 19, "%d", &v) == 1 && v > t)
+			t = v;
+	}
+	fclose(f);
+	return t ? t : 125;
+}
+
+/* Bytes of budget one 2-page alias needs, from alias_bytes_peak. */
+static void read_budget(void)
+{
+	struct cpu_op op;
+	char *base = map_pages(4);
+	long peak;
+
+	budget_bytes = read_long(BUDGET_FILE);
+	alias_bytes = -1;
+	if (budget_bytes > 0 && !cpu_op_write_switch(PEAK_FILE, 0)) {
+		cpu_op_memcpy(&op, 0, base + page_size - 8, base + 3 * page_size, 16);
+		if (!cpu_opv(&op, 1, sched_getcpu(), 0)) {
+			peak = read_long(PEAK_FILE);
+			if (peak > 0)
+				alias_bytes = peak;
+		}
+	}
+	if (budget_bytes <= 0) {
+		/* CPU_OPV_VMAP_BUDGET_PAGES */
+		budget_bytes = 256 * page_size;
+		ksft_print_msg("no %s: assuming a budget of 256 pages\n", BUDGET_FILE);
+	}
+	if (alias_bytes <= 0) {
+		/* No colour room: the smallest need, the largest holder count. */
+		alias_bytes = 3 * page_size;
+		ksft_print_msg("no %s: assuming 3 pages of budget per alias\n", PEAK_FILE);
+	}
+	munmap(base, 4 * page_size);
+}
+
+/* ---------------------------------------------------------------------
+ * Floods of processes, shared state.
+ * ---------------------------------------------------------------------
+ */
+struct flood {
+	int go, stop, ready;
+	int threads_ready;
+	long calls[MAX_PROCS];
+	int fails[MAX_PROCS];
+	int err[MAX_PROCS];
+};
+
+static struct flood *fl;
+
+static void flood_reset(void)
+{
+	memset(fl, 0, sizeof(*fl));
+}
+
+/* One flooding process: @build's vector, every online CPU in turn. */
+static void pin_flood_child(int idx, builder build)
+{
+	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
+	char *base;
+	struct shape sh;
+	int t = idx;
+
+	if (drop_privileges())
+		_exit(3);
+	base = map_pages(VEC_PAGES);
+	sh = build(ops, base);
+	__atomic_add_fetch(&fl->ready, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&fl->go, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
+		int ret = cpu_opv(ops, sh.nops, online[t++ % nr_online], 0);
+
+		if (ret) {
+			fl->fails[idx]++;
+			fl->err[idx] = ret < 0 ? errno : 0;
+		}
+		fl->calls[idx]++;
+	}
+	_exit(0);
+}
+
+static int reap_kids(void)
+{
+	int i, status, bad = 0;
+
+	for (i = 0; i < nr_kids; i++) {
+		if (waitpid(kids[i], &status, 0) != kids[i] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			bad++;
+	}
+	forget_kids();
+	return bad;
+}
+
+static void wait_ready(int *counter, int want, const char *what)
+{
+	double t0 = now_us();
+
+	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < want) {
+		if (now_us() - t0 > 60e6)
+			ksft_exit_fail_msg("%s: %d of %d ready after 60 s\n", what,
+					   *counter, want);
+		usleep(2000);
+	}
+}
+
+struct pin_kind {
+	const char *name;
+	builder build;
+};
+
+static const struct pin_kind pin_kinds[] = {
+	{ "direct-max",	vec_direct_max },
+	{ "largest",	vec_largest },
+	{ "alias-max",	vec_alias_max },
+};
+#define NR_PIN_KINDS	(int)(sizeof(pin_kinds) / sizeof(pin_kinds[0]))
+
+static void pin_flood(const struct pin_kind *k)
+{
+	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
+	char *scratch = map_pages(VEC_PAGES);
+	struct shape sh = k->build(ops, scratch);
+	long base, v, peak = 0, need, holders, calls = 0, min_calls = -1, bound;
+	long error = PIN_STAT_ERROR(stat_threshold, nr_online);
+	int i, fails = 0, err = 0, bad, samples = 0, ok;
+	double t0;
+	char qty[64];
+
+	munmap(scratch, VEC_PAGES * page_size);
+	need = sh.aliases * alias_bytes;
+	holders = need ? PIN_HOLDERS_ALIASED(budget_bytes, need) : nprocs;
+	if (holders > nprocs)
+		holders = nprocs;
+	bound = holders * sh.pins;
+
+	flood_reset();
+	base = pins_now(1);
+	for (i = 0; i < nprocs; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+		if (!pid)
+			pin_flood_child(i, k->build);
+		add_kid(pid);
+	}
+	wait_ready(&fl->ready, nprocs, k->name);
+	/* The monitor must get the CPU while 64 callers compete for it. */
+	setpriority(PRIO_PROCESS, 0, -10);
+	__atomic_store_n(&fl->go, 1, __ATOMIC_RELEASE);
+	t0 = now_us();
+	while (now_us() - t0 < flood_ms * 1e3) {
+		v = pins_now(0);
+		if (v < 0)
+			break;
+		if (v - base > peak)
+			peak = v - base;
+		samples++;
+		usleep(200);
+	}
+	__atomic_store_n(&fl->stop, 1, __ATOMIC_RELEASE);
+	setpriority(PRIO_PROCESS, 0, 0);
+	bad = reap_kids();
+	for (i = 0; i < nprocs; i++) {
+		calls += fl->calls[i];
+		if (min_calls < 0 || fl->calls[i] < min_calls)
+			min_calls = fl->calls[i];
+		if (fl->fails[i]) {
+			fails += fl->fails[i];
+			err = fl->err[i];
+		}
+	}
+	v = pins_now(1);
+
+	snprintf(qty, sizeof(qty), "peak pins, %d callers", nprocs);
+	ok = cost_row("pins", k->name, qty, peak, bound + error, "%.0f");
+	cost_row("pins", k->name, "peak pins per caller", (double)peak / nprocs,
+		 -1, "%.2f");
+	cost_row("pins", k->name, "callers caught holding pins",
+		 (double)peak / sh.pins, -1, "%.1f");
+	ksft_print_msg("cost: %-5s %-18s %d pins and %d aliases per call, %.0f KiB of budget each, %ld holders allowed, stat error %ld\n",
+		       "pins", k->name, sh.pins, sh.aliases, need / 1024.0, holders,
+		       error);
+	ksft_print_msg("cost: %-5s %-18s %ld calls in %d ms, fewest by one caller %ld, %d samples, baseline %ld, after %ld\n",
+		       "pins", k->name, calls, flood_ms, min_calls, samples, base,
+		       v);
+	if (fails || bad)
+		ksft_print_msg("%s: %d calls failed (last: %s), %d processes failed\n",
+			       k->name, fails, err ? strerror(err) : "compare", bad);
+	if (v > base + PIN_BLOCKED_SLACK)
+		ksft_print_msg("%s: %ld pins left after the flood\n", k->name, v - base);
+	ksft_test_result(ok && !fails && !bad && base >= 0 && samples > 0 &&
+			 v <= base + PIN_BLOCKED_SLACK,
+			 "pins: %s: peak %ld pinned pages with %d callers (bound %ld + %ld stat error)\n",
+			 k->name, peak, nprocs, bound, error);
+}
+
+static void test_pins(void)
+{
+	int i;
+
+	if (pins_now(1) < 0) {
+		for (i = 0; i < NR_PIN_KINDS; i++)
+			ksft_test_result_skip("pins: %s: no nr_foll_pin_* in /proc/vmstat\n",
+					      pin_kinds[i].name);
+		return;
+	}
+	for (i = 0; i < NR_PIN_KINDS; i++)
+		pin_flood(&pin_kinds[i]);
+}
+
+/* ---------------------------------------------------------------------
+ * 3. Latency of the largest vector under a flood of another user.
+ * ---------------------------------------------------------------------
+ */
+struct flood_thread {
+	int idx;
+	uint64_t word __attribute__((aligned(64)));
+};
+
+static void *small_flooder(void *arg)
+{
+	struct flood_thread *ft = arg;
+	struct cpu_op op;
+	int t = ft->idx;
+
+	cpu_op_add(&op, 0, &ft->word, 1, 8);
+	__atomic_add_fetch(&fl->threads_ready, 1, __ATOMIC_SEQ_CST);
+	while (!__atomic_load_n(&fl->stop, __ATOMIC_ACQUIRE)) {
+		if (cpu_opv(&op, 1, online[t++ % nr_online], 0))
+			fl->fails[0]++;
+		fl->calls[0]++;
+	}
+	return NULL;
+}
+
+static void small_flood_child(int nthreads)
+{
+	struct flood_thread *ft;
+	pthread_t *th;
+	int i;
+
+	if (drop_privileges())
+		_exit(3);
+	ft = aligned_alloc(64, nthreads * sizeof(*ft));
+	th = calloc(nthreads, sizeof(*th));
+	if (!ft || !th)
+		_exit(2);
+	memset(ft, 0, nthreads * sizeof(*ft));
+	for (i = 0; i < nthreads; i++) {
+		ft[i].idx = i;
+		if (pthread_create(&th[i], NULL, small_flooder, &ft[i]))
+			_exit(2);
+	}
+	for (i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	_exit(0);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Latencies of @n calls of @ops for @target; returns failures. */
+static int lat_run(struct cpu_op *ops, int nops, int target, double *lat, int n)
+{
+	int i, fails = 0;
+
+	for (i = 0; i < n; i++) {
+		double t0 = now_us();
+
+		if (cpu_opv(ops, nops, target, 0))
+			fails++;
+		lat[i] = now_us() - t0;
+	}
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	return fails;
+}
+
+static void test_latency(void)
+{
+	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
+	char *base = map_pages(VEC_PAGES);
+	struct shape sh = vec_largest(ops, base);
+	int n = iters / 2, nthreads = 2 * nr_online, fails, ffails, bad;
+	int target = online[nr_online - 1];
+	double *alone, *flooded, med0, max0, med1, max1;
+	pid_t pid;
+	int ok;
+
+	if (n < 20)
+		n = 20;
+	alone = calloc(n, sizeof(double));
+	flooded = calloc(n, sizeof(double));
+	if (!alone || !flooded)
+		ksft_exit_fail_msg("out of memory\n");
+	for (fails = 0; fails < 5; fails++)
+		cpu_opv(ops, sh.nops, target, 0);
+	fails = lat_run(ops, sh.nops, target, alone, n);
+	med0 = alone[n / 2];
+	max0 = alone[n - 1];
+
+	flood_reset();
+	pid = fork();
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!pid)
+		small_flood_child(nthreads);
+	add_kid(pid);
+	wait_ready(&fl->threads_ready, nthreads, "small-vector flood");
+	sleep_us(50000);
+	fails += lat_run(ops, sh.nops, target, flooded, n);
+	__atomic_store_n(&fl->stop, 1, __ATOMIC_RELEASE);
+	bad = reap_kids();
+	ffails = fl->fails[0];
+	med1 = flooded[n / 2];
+	max1 = flooded[n - 1];
+
+	cost_row("lat", "largest", "median alone (us)", med0, -1, "%.1f");
+	cost_row("lat", "largest", "worst alone (us)", max0, -1, "%.1f");
+	ok = cost_row("lat", "largest", "median flooded / median alone", med1 / med0,
+		      LAT_MEDIAN_RATIO_MAX, "%.2f");
+	ok &= cost_row("lat", "largest", "worst flooded / median alone", max1 / med0,
+		       LAT_WORST_RATIO_MAX, "%.1f");
+	cost_row("lat", "largest", "worst flooded / worst alone", max1 / max0, -1, "%.2f");
+	ksft_print_msg("cost: %-5s %-18s flooded: median %.1f us, worst %.1f us; %d threads of uid %d made %ld small calls\n",
+		       "lat", "largest", med1, max1, nthreads, is_root ? NOBODY : (int)getuid(),
+		       fl->calls[0]);
+	if (fails || ffails || bad)
+		ksft_print_msg("latency: %d measured calls failed, %d flood calls failed, %d processes failed\n",
+			       fails, ffails, bad);
+	ksft_test_result(ok && !fails && !ffails && !bad && fl->calls[0] > 0,
+			 "latency: largest vector under a flood of another user: median x%.2f (bound %d), worst x%.1f of the median alone (bound %d)\n",
+			 med1 / med0, LAT_MEDIAN_RATIO_MAX, max1 / med0, LAT_WORST_RATIO_MAX);
+	free(alone);
+	free(flooded);
+	munmap(base, VEC_PAGES * page_size);
+}
+
+/* ---------------------------------------------------------------------
+ * 4. Callers blocked in a fault: no pin, no budget held.
+ * ---------------------------------------------------------------------
+ */
+static int uffd_open(char *why, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	int fd = -1;
+
+#ifdef __NR_userfaultfd
+	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+#endif
+#ifdef USERFAULTFD_IOC_NEW
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			close(dev);
+		}
+	}
+#endif
+	if (fd < 0) {
+		snprintf(why, len, "userfaultfd: %s (CONFIG_USERFAULTFD?)", strerror(errno));
+		return -1;
+	}
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		snprintf(why, len, "UFFDIO_API: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct blocked {
+	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
+	int nops;
+	int ret, err;
+	pthread_t th;
+};
+
+static void *blocked_caller(void *arg)
+{
+	struct blocked *b = arg;
+
+	b->ret = cpu_opv(b->ops, b->nops, sched_getcpu(), 0);
+	b->err = errno;
+	return NULL;
+}
+
+/*
+ * The vector of one blocked caller: 15 compares with both operands
+ * crossing a page, then one whose first operand crosses into @u, two
+ * pages on the userfaultfd. Read pins are taken in order, so 60 pages
+ * are pinned before the fault when pins are held across it.
+ */
+static int blocked_vector(struct cpu_op *ops, char *base, char *u)
+{
+	int i;
+
+	for (i = 0; i < CPU_OP_VEC_LEN_MAX - 1; i++)
+		cpu_op_compare(&ops[i], 1, cross_operand(base, 2 * i),
+			       cross_operand(base, 2 * i + 1), 8);
+	cpu_op_compare(&ops[i], 1, u + page_size - 4, cross_operand(base, 2 * i + 1), 8);
+	return CPU_OP_VEC_LEN_MAX;
+}
+
+/* A process of another user that issues one alias-max vector on a byte. */
+static pid_t start_victim(int *go_w, int *res_r)
+{
+	int go[2], res[2];
+	pid_t pid;
+
+	if (pipe(go) || pipe(res))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (!pid) {
+		struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
+		struct { double us; int ret, err; } r;
+		char *base, c;
+		struct shape sh;
+		double t0;
+
+		close(go[1]);
+		close(res[0]);
+		if (drop_privileges())
+			_exit(3);
+		base = map_pages(VEC_PAGES);
+		sh = vec_alias_max(ops, base);
+		if (read(go[0], &c, 1) != 1)
+			_exit(0);
+		t0 = now_us();
+		r.ret = cpu_opv(ops, sh.nops, sched_getcpu(), 0);
+		r.err = errno;
+		r.us = now_us() - t0;
+		_exit(write(res[1], &r, sizeof(r)) == sizeof(r) ? 0 : 2);
+	}
+	add_kid(pid);
+	close(go[0]);
+	close(res[1]);
+	*go_w = go[1];
+	*res_r = res[0];
+	return pid;
+}
+
+static void test_blocked(void)
+{
+	struct { double us; int ret, err; } vr = { 0, -1, 0 };
+	struct blocked b[MAX_BLOCKED];
+	struct uffdio_register reg;
+	struct uffdio_zeropage zp;
+	struct uffd_msg msg;
+	char why[160], *base[MAX_BLOCKED], *u;
+	long need = 2 * CPU_OP_VEC_LEN_MAX * alias_bytes, baseline, during = 0, v;
+	int k = (int)(budget_bytes / need), uffd, faults = 0, i, go_w, res_r;
+	int ok_pins, ok_budget, done = 0, bad, fails = 0;
+	unsigned long seen[MAX_BLOCKED];
+	double t0, waited;
+	struct pollfd pfd;
+
+	if (!is_root) {
+		ksft_test_result_skip("blocked: pins held across a fault: not root\n");
+		ksft_test_result_skip("blocked: budget held across a fault: not root\n");
+		return;
+	}
+	if (k < 1)
+		k = 1;
+	if (k > MAX_BLOCKED)
+		k = MAX_BLOCKED;
+	uffd = uffd_open(why, sizeof(why));
+	if (uffd < 0) {
+		ksft_test_result_skip("blocked: pins held across a fault: %s\n", why);
+		ksft_test_result_skip("blocked: budget held across a fault: %s\n", why);
+		return;
+	}
+	u = mmap(NULL, 2 * k * page_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)u;
+	reg.range.len = 2 * k * page_size;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+		ksft_test_result_skip("blocked: pins held across a fault: UFFDIO_REGISTER: %s\n",
+				      strerror(errno));
+		ksft_test_result_skip("blocked: budget held across a fault: UFFDIO_REGISTER: %s\n",
+				      strerror(errno));
+		close(uffd);
+		munmap(u, 2 * k * page_size);
+		return;
+	}
+	start_victim(&go_w, &res_r);
+	baseline = pins_now(1);
+	for (i = 0; i < k; i++) {
+		base[i] = map_pages(VEC_PAGES);
+		b[i].nops = blocked_vector(b[i].ops, base[i], u + 2 * i * page_size);
+		if (pthread_create(&b[i].th, NULL, blocked_caller, &b[i]))
+			ksft_exit_fail_msg("pthread_create failed\n");
+	}
+	/* Wait for one fault per caller, leaving them blocked. */
+	pfd.fd = uffd;
+	pfd.events = POLLIN;
+	t0 = now_us();
+	while (faults < k && now_us() - t0 < UFFD_WAIT_MS * 1e3) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		for (i = 0; i < faults; i++)
+			if (seen[i] == (msg.arg.pagefault.address & ~(page_size - 1)))
+				break;
+		if (i == faults)
+			seen[faults++] = msg.arg.pagefault.address & ~(page_size - 1);
+	}
+	/* Let every blocked caller settle, then sample a few times. */
+	sleep_us(50000);
+	for (i = 0; i < 5; i++) {
+		v = pins_now(1);
+		if (v - baseline > during)
+			during = v - baseline;
+		sleep_us(10000);
+	}
+
+	/* Another user's vector needs more budget than the blocked leave. */
+	if (write(go_w, "g", 1) != 1)
+		ksft_exit_fail_msg("write: %s\n", strerror(errno));
+	pfd.fd = res_r;
+	t0 = now_us();
+	if (poll(&pfd, 1, BLOCKED_VICTIM_WAIT_MS) == 1 &&
+	    read(res_r, &vr, sizeof(vr)) == sizeof(vr))
+		done = 1;
+	waited = now_us() - t0;
+
+	/* Resolve every fault: the callers complete. */
+	memset(&zp, 0, sizeof(zp));
+	zp.range.start = (uintptr_t)u;
+	zp.range.len = 2 * k * page_size;
+	if (ioctl(uffd, UFFDIO_ZEROPAGE, &zp) && errno != EEXIST)
+		ksft_print_msg("UFFDIO_ZEROPAGE: %s\n", strerror(errno));
+	close(uffd);
+	for (i = 0; i < k; i++) {
+		pthread_join(b[i].th, NULL);
+		if (b[i].ret) {
+			fails++;
+			ksft_print_msg("blocked caller %d: %d (%s)\n", i, b[i].ret,
+				       b[i].ret < 0 ? strerror(b[i].err) : "compare");
+		}
+		munmap(base[i], VEC_PAGES * page_size);
+	}
+	if (!done && read(res_r, &vr, sizeof(vr)) == sizeof(vr))
+		waited = vr.us;
+	close(go_w);
+	close(res_r);
+	bad = reap_kids();
+	munmap(u, 2 * k * page_size);
+
+	ksft_print_msg("cost: %-5s %-18s %d callers blocked in a userfaultfd fault (%d faults seen), %.0f KiB of budget each of %ld KiB\n",
+		       "block", "uffd", k, faults, need / 1024.0, budget_bytes / 1024);
+	ok_pins = cost_row("block", "uffd", "pins held while blocked", during,
+			   PIN_BLOCKED_SLACK, "%.0f");
+	cost_row("block", "uffd", "pins the callers took before (each)",
+		 (CPU_OP_VEC_LEN_MAX - 1) * 2 * OPERAND_PAGES, -1, "%.0f");
+	ok_budget = cost_row("block", "uffd", "other user's alias vector (ms)",
+			     done ? vr.us / 1e3 : waited / 1e3, BLOCKED_VICTIM_WAIT_MS,
+			     "%.1f");
+	if (!done)
+		ksft_print_msg("the other user's vector did not complete in %d ms while the faults blocked%s\n",
+			       BLOCKED_VICTIM_WAIT_MS,
+			       vr.ret == 0 ? "; it did once they were resolved" : "");
+	ksft_test_result(faults == k && ok_pins && !fails,
+			 "blocked: %d pages stay pinned while %d callers block in a fault (bound %d)\n",
+			 (int)during, k, PIN_BLOCKED_SLACK);
+	ksft_test_result(faults == k && done && ok_budget && vr.ret == 0 && !bad,
+			 "blocked: another user's aliased vector completes while %d callers block in a fault (%s)\n",
+			 k, done ? "done" : "waited for them");
+}
+
+int main(int argc, char **argv)
+{
+	const char *env = getenv("CPU_OPV_COST_ITERS");
+	double start = now_us();
+	int c, cpu;
+
+	if (env && atoi(env) > 0)
+		iters = atoi(env);
+	while ((c = getopt(argc, argv, "i:p:d:")) != -1) {
+		switch (c) {
+		case 'i':
+			iters = atoi(optarg);
+			break;
+		case 'p':
+			nprocs = atoi(optarg);
+			break;
+		case 'd':
+			flood_ms = atoi(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-i iters] [-p procs] [-d flood_ms]\n",
+				argv[0]);
+			return KSFT_FAIL;
+		}
+	}
+	if (iters < 10)
+		iters = 10;
+	if (nprocs < 1 || nprocs > MAX_PROCS)
+		nprocs = DEFAULT_PROCS;
+	if (flood_ms < 100)
+		flood_ms = 100;
+	page_size = sysconf(_SC_PAGESIZE);
+	is_root = geteuid() == 0;
+
+	ksft_print_header();
+	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
+		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
+			       strerror(errno));
+	if (sched_getaffinity(0, sizeof(orig_set), &orig_set))
+		ksft_exit_fail_msg("sched_getaffinity: %s\n", strerror(errno));
+	for (cpu = 0; cpu < MAX_CPUS && cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &orig_set) && cpu_is_online(cpu))
+			online[nr_online++] = cpu;
+	if (!nr_online)
+		ksft_exit_skip("no online CPU in the affinity mask\n");
+	fl = mmap(NULL, sizeof(*fl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		  -1, 0);
+	if (fl == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	atexit(cleanup);
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGHUP, on_signal);
+
+	stat_threshold = read_stat_threshold();
+	read_budget();
+	ksft_set_plan(NR_IPI_KINDS + NR_PIN_KINDS + 1 + 2);
+	ksft_print_msg("cost: %d online CPUs, %d iterations, %d processes, %d ms floods, budget %ld KiB, %ld KiB per 2-page alias, vmstat threshold %d\n",
+		       nr_online, iters, nprocs, flood_ms, budget_bytes / 1024,
+		       alias_bytes / 1024, stat_threshold);
+	cost_header();
+
+	test_ipis();
+	test_pins();
+	test_latency();
+	test_blocked();
+
+	ksft_print_msg("cost: total run time %.1f s\n", (now_us() - start) / 1e6);
+	ksft_finished();
 }
