@@ -12,18 +12,20 @@
 //! A call goes through four steps, each of which may fail without any
 //! operation having run:
 //!
-//! 1. Copy and check the vector (`kernel::cpu_opv::engine`), and reserve
-//!    from a global budget the vmalloc space its aliases (step 3) may
-//!    need, waiting if other calls hold too much of it.
-//! 2. Pin the pages of every operand, for writing where the operation
+//! 1. Copy and check the vector (`kernel::cpu_opv::engine`).
+//! 2. Reserve from a global budget the vmalloc space the vector's aliases
+//!    (step 3) may need, waiting if other calls hold too much of it, and
+//!    pin the pages of every operand, for writing where the operation
 //!    writes, so that they can be neither unmapped nor swapped out. Each
 //!    operand has its own pin, even where operands share an address: a
 //!    read pin may reach pages the caller must not write (the zero page,
 //!    the page cache behind a private file mapping), so only the
 //!    operand's own write pin may ever be stored through. Pages are
-//!    pinned only when present; a missing one is faulted in with every
-//!    pin released, so no pin is held while a fault waits (for I/O, a
-//!    userfaultfd or FUSE server) or while the budget is waited for.
+//!    pinned only when present; if one is not, the pins and the budget
+//!    share are released and the operands faulted in before trying
+//!    again, so that neither is held while a fault is handled (it may
+//!    wait for I/O, a userfaultfd or FUSE server) or the budget waited
+//!    for.
 //! 3. Reach each operand through a kernel mapping of its own pin: the
 //!    direct map when it lies in one lowmem page, otherwise a vmalloc
 //!    alias at the user address's cache colour (read-only for a read pin).
@@ -47,7 +49,7 @@ use kernel::{
     prelude::*,
     smp::{self, HotplugReadGuard, PreemptGuard},
     uaccess::{UserPtr, UserSlice},
-    user_pages::{pages_spanned, PinnedPages, ReadOnly, Writable},
+    user_pages::{self, pages_spanned, PinnedPages, ReadOnly, Writable},
     vmap::Alias,
 };
 
@@ -101,11 +103,11 @@ impl Pin {
     }
 }
 
-/// How many times a call pins its operands, making their pages present
-/// in between, before it gives up with `EAGAIN`: a page can go away again
-/// between the two steps (reclaim, `madvise(MADV_DONTNEED)` or `munmap()`
-/// from another thread of the caller).
-const PIN_ATTEMPTS: usize = 4;
+/// How many times a call tries to pin its operands before it gives up
+/// with `EAGAIN`, faulting them in between tries: a page can lose its
+/// mapping or be write-protected again between the two (reclaim,
+/// migration, writeback, KSM, a fork that shares it copy-on-write).
+const PIN_TRIES: usize = 4;
 
 /// The operands in the order they are pinned: every read first, then
 /// every write. A read pin (`FOLL_LONGTERM`) may have to migrate a page
@@ -125,30 +127,60 @@ fn range(o: &engine::Operand) -> Result<(UserPtr, usize)> {
     Ok((usize::try_from(o.addr).map_err(|_| EFAULT)?, o.len as usize))
 }
 
-/// Pins the pages of every operand, each with the access its operation
-/// needs, without waiting for a page fault while any pin is held: the
-/// pages are pinned only if present ([`PinnedPages::pin_present`]); if
-/// one is not, every pin is released, every operand is faulted in with
-/// nothing pinned, and pinning starts over. A fault the operand cannot
+/// The pins of every operand of a vector and the budget share of their
+/// aliases. The fields drop in order: the pins, then the share.
+struct Pinned {
+    pins: KVec<Pin>,
+    _grant: Option<BudgetGrant>,
+}
+
+/// Reserves the vmalloc budget for the aliases the vector may need and
+/// pins the pages of every operand, each with the access its operation
+/// needs, never holding a pin or the budget while a page fault is
+/// handled or the budget is waited for: the pages are pinned only if
+/// present ([`PinnedPages::pin_nofault`]); if one is not, the pins and
+/// the budget are released, every operand is faulted in, and the call
+/// starts over, `PIN_TRIES` times at most. A fault the operand cannot
 /// take is `EFAULT`, or `EAGAIN` if its `expect_fault` byte is set.
-fn pin_operands(v: &engine::Vector) -> Result<KVec<Pin>> {
-    for _ in 0..PIN_ATTEMPTS {
-        match pin_present(v) {
-            Err(e) if e == EFAULT => fault_in(v)?,
-            res => return res,
+fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinned> {
+    // Reserved in one step, so that no caller holds part of the budget
+    // while it waits for more (callers would deadlock each other), from
+    // the operand addresses, before anything is pinned.
+    let need: usize = v
+        .operands()
+        .map(|u| alias_bytes(u.operand(), vmap_all, span))
+        .sum();
+    for tried in 1..=PIN_TRIES {
+        let grant = if need > 0 {
+            Some(BudgetGrant::reserve(need)?)
+        } else {
+            None
+        };
+        match pin_nofault(v) {
+            Ok(pins) => {
+                return Ok(Pinned {
+                    pins,
+                    _grant: grant,
+                })
+            }
+            Err(e) if e == EFAULT => drop(grant),
+            Err(e) => return Err(e),
+        }
+        if tried < PIN_TRIES {
+            fault_in(v)?;
         }
     }
     Err(EAGAIN)
 }
 
 /// Pins every operand whose pages are present; `EFAULT` if one is not.
-fn pin_present(v: &engine::Vector) -> Result<KVec<Pin>> {
+fn pin_nofault(v: &engine::Vector) -> Result<KVec<Pin>> {
     let mut pins = KVec::with_capacity(v.operands().count(), GFP_KERNEL)?;
     for u in pin_order(v) {
         let (addr, len) = range(u.operand())?;
         let pin = match u {
-            engine::Use::Read(s) => Pin::Read(s, ReadPin::pin_present(addr, len)?),
-            engine::Use::Write(d) => Pin::Write(d, WritePin::pin_present(addr, len)?),
+            engine::Use::Read(s) => Pin::Read(s, ReadPin::pin_nofault(addr, len)?),
+            engine::Use::Write(d) => Pin::Write(d, WritePin::pin_nofault(addr, len)?),
         };
         pins.push(pin, GFP_KERNEL)?;
     }
@@ -161,8 +193,8 @@ fn fault_in(v: &engine::Vector) -> Result {
         let o = u.operand();
         let (addr, len) = range(o)?;
         let res = match u {
-            engine::Use::Read(_) => ReadPin::fault_in(addr, len),
-            engine::Use::Write(_) => WritePin::fault_in(addr, len),
+            engine::Use::Read(_) => user_pages::fault_in::<ReadOnly>(addr, len),
+            engine::Use::Write(_) => user_pages::fault_in::<Writable>(addr, len),
         };
         match res {
             Err(e) if e == EFAULT && o.expect_fault => return Err(EAGAIN),
@@ -284,22 +316,8 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
 
     let vmap_all = force_vmap();
     let span = colour_span();
-    // Reserve the budget for every alias the vector may need, at once and
-    // before any page is pinned: waiting for the budget with pins held
-    // would let callers tie up pages for as long as others keep it, and
-    // reserving piecemeal while holding earlier shares could deadlock
-    // callers against each other. Declared before the aliases, the grant
-    // is returned only after they are freed.
-    let need: usize = v
-        .operands()
-        .map(|u| alias_bytes(u.operand(), vmap_all, span))
-        .sum();
-    let _grant = if need > 0 {
-        Some(BudgetGrant::reserve(need)?)
-    } else {
-        None
-    };
-    let pins = pin_operands(&v)?;
+    let held = pin_operands(&v, vmap_all, span)?;
+    let pins = &held.pins;
     let mut maps = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
     for p in pins.iter() {
         maps.push(map(p, p.needs_alias(vmap_all), span)?, GFP_KERNEL)?;

@@ -82,10 +82,58 @@ mod private {
     impl Sealed for super::Writable {}
 }
 
+/// Faults in the pages of the user range `[addr, addr + len)` as a pin
+/// with access `A` needs them, holding no pin while a fault is handled.
+///
+/// Each page is pinned with `A`'s flags and released at once, one page at
+/// a time. Pinning, rather than a plain fault (`fault_in_readable()`,
+/// `fault_in_safe_writeable()`), does what [`PinnedPages::pin_nofault`]
+/// will need: it breaks copy-on-write sharing for a write pin, unshares a
+/// private page for a read pin (only a pin asks for that), migrates a
+/// read-pinned page out of `ZONE_MOVABLE` or CMA with nothing else pinned,
+/// and applies GUP's own checks of the mapping, so that memory GUP refuses
+/// fails here with `EFAULT` instead of on every later attempt. The pages
+/// may be gone again by the time the caller pins them (reclaim,
+/// migration, a store elsewhere that write-protects them): callers retry.
+///
+/// Fails with `EINVAL` for an empty range, `EFAULT` if it is not user
+/// memory, not mapped, not accessible as `A` needs (not writable for a
+/// write pin) or a special mapping (`VM_IO`, `VM_PFNMAP`), `ENOMEM`, or
+/// `EINTR` on a fatal signal. May sleep, for as long as a fault takes
+/// (I/O, a userfaultfd or FUSE server).
+pub fn fault_in<A: Access>(addr: UserPtr, len: usize) -> Result {
+    let nr = pages_spanned(addr, len).ok_or(EINVAL)?;
+    if !word::access_ok(addr, len) {
+        return Err(EFAULT);
+    }
+    let first = addr & PAGE_MASK;
+    for i in 0..nr {
+        let mut page = ptr::null_mut();
+        // SAFETY: `page` has room for one entry; the range, which holds
+        // this page, was checked to be user memory.
+        let got = unsafe {
+            bindings::pin_user_pages_fast(first + i * PAGE_SIZE, 1, A::GUP_FLAGS as _, &mut page)
+        };
+        if got < 0 {
+            return Err(Error::from_errno(got));
+        }
+        if got == 0 {
+            return Err(EFAULT);
+        }
+        // SAFETY: `got` is 1: `page` holds the one pin this call took, and
+        // it is released once, here. Nothing was written through it, so
+        // it is released without being dirtied (a write fault dirtied the
+        // page table entry already).
+        unsafe { bindings::unpin_user_page(page) };
+    }
+    Ok(())
+}
+
 /// The pages holding a user address range of at most `N` pages, pinned
 /// with `pin_user_pages_fast()`, for reading or writing as `A` says.
 ///
-/// Pinning faults the pages in like a user access would, and refuses
+/// Pages are pinned only if they are present as `A` needs them
+/// ([`Self::pin_nofault`]); [`fault_in`] makes them so. Pinning refuses
 /// mappings without ordinary pages behind them (`VM_IO`, `VM_PFNMAP`).
 /// Copy-on-write sharing is broken first, for a write pin as a store
 /// would, and for a read pin of a private mapping as an unshare (see
@@ -109,68 +157,19 @@ pub struct PinnedPages<const N: usize, A: Access> {
 
 impl<const N: usize, A: Access> PinnedPages<N, A> {
     /// Pins the pages of `[addr, addr + len)`, for writing if `A` is
-    /// [`Writable`].
+    /// [`Writable`], if each is present as `A` needs it: no page fault is
+    /// taken (`FOLL_NOFAULT`), so none is waited for, and a caller may
+    /// hold other pins meanwhile. The call may still sleep for the mmap
+    /// lock, for memory and, for a read pin, for the migration of a page
+    /// out of `ZONE_MOVABLE` or CMA.
     ///
-    /// Fails with `EINVAL` if the range is empty or spans more than `N`
-    /// pages, `EFAULT` if it is not user memory, not mapped, not writable
-    /// when a write pin is asked for, or a special mapping, and `ENOMEM`
-    /// if memory runs out while faulting the pages in. Nothing stays
-    /// pinned on failure. May sleep, also for as long as a page fault
-    /// takes to resolve (I/O, userfaultfd, FUSE): a caller that holds
-    /// other pins uses [`Self::pin_present`] instead.
-    pub fn pin(addr: UserPtr, len: usize) -> Result<Self> {
-        Self::pin_flags(addr, len, A::GUP_FLAGS)
-    }
-
-    /// Pins the pages of `[addr, addr + len)` as [`Self::pin`] does, but
-    /// only where no page fault is needed: where a page is missing, or its
-    /// copy-on-write sharing would have to be broken first, fails with
-    /// `EFAULT` and pins nothing. It never waits for a fault to resolve,
-    /// so it can be called with other pins held; [`Self::fault_in`] makes
-    /// the pages present beforehand. May sleep for the mmap lock and for
-    /// page migration.
-    pub fn pin_present(addr: UserPtr, len: usize) -> Result<Self> {
-        Self::pin_flags(addr, len, A::GUP_FLAGS | bindings::FOLL_NOFAULT)
-    }
-
-    /// Faults in the pages of `[addr, addr + len)` as [`Self::pin`] would,
-    /// breaking copy-on-write sharing for a write pin and unsharing for a
-    /// read pin, one page at a time: each page is pinned and released at
-    /// once, so no pin is held while a fault waits. The pages may be gone
-    /// again by the time the caller pins them, which then retries.
-    ///
-    /// Fails as [`Self::pin`] does. May sleep.
-    pub fn fault_in(addr: UserPtr, len: usize) -> Result {
-        let nr = Self::check_range(addr, len)?;
-        let first = addr & PAGE_MASK;
-        for i in 0..nr {
-            let mut page = ptr::null_mut();
-            // SAFETY: `page` has room for one entry; the range, which holds
-            // this page, was checked to be user memory.
-            let got = unsafe {
-                bindings::pin_user_pages_fast(
-                    first + i * PAGE_SIZE,
-                    1,
-                    A::GUP_FLAGS as _,
-                    &mut page,
-                )
-            };
-            if got < 0 {
-                return Err(Error::from_errno(got));
-            }
-            if got == 0 {
-                return Err(EFAULT);
-            }
-            // SAFETY: `page` was pinned just now, and nothing wrote to it
-            // through the pin: it is released without being dirtied.
-            unsafe { bindings::unpin_user_page(page) };
-        }
-        Ok(())
-    }
-
-    /// The number of pages `[addr, addr + len)` spans, if it is a user
-    /// range of 1 to `N` pages.
-    fn check_range(addr: UserPtr, len: usize) -> Result<usize> {
+    /// Fails with `EFAULT` if a page is missing, would need its
+    /// copy-on-write sharing broken or unshared first (for all of which
+    /// [`fault_in`] helps), or is not accessible at all; with `EINVAL` if
+    /// the range is empty or spans more than `N` pages; with `ENOMEM` or
+    /// `EINTR` (fatal signal) if GUP does. Nothing stays pinned on
+    /// failure.
+    pub fn pin_nofault(addr: UserPtr, len: usize) -> Result<Self> {
         let nr = pages_spanned(addr, len).ok_or(EINVAL)?;
         if nr > N {
             return Err(EINVAL);
@@ -178,11 +177,7 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
         if !word::access_ok(addr, len) {
             return Err(EFAULT);
         }
-        Ok(nr)
-    }
-
-    fn pin_flags(addr: UserPtr, len: usize, flags: u32) -> Result<Self> {
-        let nr = Self::check_range(addr, len)?;
+        let flags = A::GUP_FLAGS | bindings::FOLL_NOFAULT;
         let mut pages = [ptr::null_mut(); N];
         // SAFETY: `pages` has room for `nr` entries; the range was checked
         // to be user memory.
@@ -199,7 +194,7 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
             return Err(EFAULT);
         }
         // INVARIANT: `nr` (1..=N) pages were pinned from the page of
-        // `addr`, with `A::GUP_FLAGS` (and maybe `FOLL_NOFAULT`):
+        // `addr`, with `A::GUP_FLAGS` and `FOLL_NOFAULT`, which has
         // `FOLL_WRITE` exactly when `A::WRITE`.
         Ok(Self {
             pages,

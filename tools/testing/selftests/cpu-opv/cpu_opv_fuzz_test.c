@@ -46,7 +46,9 @@
  * documented errno; no hang); transparent huge pages; coverage.
  *
  * Options: -s SEED (default 0x5eedc0de), -n ITERS (vectors of the first
- * phase; the offline phase runs ITERS/8 and the concurrent one ITERS/4).
+ * phase; the offline phase runs ITERS/8 and the concurrent one ITERS/4),
+ * -k N (report up to N differences per phase before failing it, each
+ * shrunk; default 1), -S (do not shrink).
  * CPU_OPV_FUZZ_ITERS overrides the default ITERS, CPU_OPV_FUZZ_SECONDS
  * caps the wall-clock time (default 480 s; 0: no cap): no new vector is
  * drawn after it.
@@ -113,11 +115,15 @@
 #define THP_SIZE		(2UL << 20)
 #define OFFLINE_CPU		3
 #define SHRINK_ATTEMPTS		160
+#define SHRINK_SECONDS		60
+#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static long psz;
 static uint64_t opt_seed = DEFAULT_SEED;
 static long opt_iters = DEFAULT_ITERS;
 static double opt_seconds = DEFAULT_SECONDS;
+static int opt_keep = 1;		/* differences reported per phase */
+static int opt_noshrink;
 static double t_start;
 static pid_t main_pid;
 static volatile const char *cur_phase = "setup";
@@ -283,19 +289,34 @@ static void say(const char *s)
 		return;
 }
 
-static void fatal_signal(int sig)
+struct fcase;
+static const struct fcase *volatile cur_case;
+static void print_case(const struct fcase *c);
+
+static void fatal_signal(int sig, siginfo_t *si, void *uc)
 {
-	char buf[256];
+	char buf[320];
 
 	if (getpid() != main_pid)
 		_exit(KSFT_FAIL);
 	snprintf(buf, sizeof(buf),
-		 "# %s in phase %s, iteration %ld (seed %#llx)%s\n",
+		 "# %s in phase %s, iteration %ld (seed %#llx)%s",
 		 sig == SIGALRM ? "watchdog: no progress" : strsignal(sig),
 		 (const char *)cur_phase, (long)cur_iter,
 		 (unsigned long long)opt_seed,
 		 sig == SIGALRM ? ": a cpu_opv call or the mapping changes hang" : "");
 	say(buf);
+	if (sig == SIGSEGV || sig == SIGBUS) {
+		snprintf(buf, sizeof(buf), " at address %p, code %d", si->si_addr,
+			 si->si_code);
+		say(buf);
+	}
+	say("\n");
+	/* Not async-signal-safe, but the process is going down anyway. */
+	if (cur_case) {
+		say("# the vector of the iteration:\n");
+		print_case((const struct fcase *)cur_case);
+	}
 	restore_cpu();
 	if (offlined_cpu >= 0)
 		say("# could not bring the offlined CPU back online\n");
@@ -311,7 +332,8 @@ static void setup_signals(void)
 	unsigned int i;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = fatal_signal;
+	sa.sa_sigaction = fatal_signal;
+	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
@@ -395,6 +417,7 @@ struct region {
 	size_t len;
 	int present;
 	int clamp;		/* outside the reserve: operands stay inside */
+	unsigned int pristine;	/* pages still shared (see pristine_bit()) */
 };
 
 enum {
@@ -597,14 +620,21 @@ static int new_memfd(const char *name)
 	return fd;
 }
 
-/* Writes the pages of @r whose model bytes differ from what it shows. */
+/*
+ * Writes the pages of @r whose model bytes differ from what it shows; the
+ * others stay shared (pristine).
+ */
 static void write_differing(struct region *r, const unsigned char *want)
 {
 	size_t off;
 
-	for (off = 0; off < r->len; off += psz)
+	r->pristine = 0;
+	for (off = 0; off < r->len; off += psz) {
 		if (memcmp(r->addr + off, want + off, psz))
 			memcpy(r->addr + off, want + off, psz);
+		else if (r - regions < NR_POOL)
+			r->pristine |= 1U << (off / psz);
+	}
 }
 
 static int smaps_anon_huge_kb(const char *addr)
@@ -1263,6 +1293,73 @@ static int ops_readable(const struct fcase *c, int n)
 static struct mop mops[VEC_MAX];
 
 /*
+ * Pages of the pool that are still shared: never written since they were
+ * last mapped or dropped (the zero page, the page cache behind a private
+ * file mapping, a sealed memfd's page) or shared copy-on-write with the
+ * child. A store through a read pin would land there: the statistics
+ * count how often a vector writes such a page after reading it.
+ */
+static unsigned long pristine_writes, pristine_rw;
+
+static int pristine_bit(uint64_t a, struct region **rp)
+{
+	struct region *r = region_of(a);
+
+	if (!r || r - regions >= NR_POOL)
+		return -1;
+	*rp = r;
+	return (a - (uintptr_t)r->addr) / psz;
+}
+
+/* Counts the pristine pages the run of the first @n operations wrote. */
+static void pristine_account(int n)
+{
+	uint64_t readpg[2 * VEC_MAX * 2];
+	int nread = 0, i, j, k, b, counted_w = 0, counted_rw = 0;
+	struct region *r;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < mops[i].nopnd; j++) {
+			const struct opnd *o = &mops[i].o[j];
+			uint64_t pg[2];
+			int np = 1;
+
+			pg[0] = o->addr & ~(uint64_t)(psz - 1);
+			pg[1] = (o->addr + o->len - 1) & ~(uint64_t)(psz - 1);
+			if (pg[1] != pg[0])
+				np = 2;
+			for (k = 0; k < np; k++) {
+				int m, seen = 0;
+
+				b = pristine_bit(pg[k], &r);
+				if (b < 0 || !(r->pristine & (1U << b)))
+					continue;
+				for (m = 0; m < nread; m++)
+					seen |= readpg[m] == pg[k];
+				if (o->write) {
+					counted_w = 1;
+					counted_rw |= seen;
+				} else if (nread < NELEM(readpg)) {
+					readpg[nread++] = pg[k];
+				}
+			}
+		}
+	}
+	pristine_writes += counted_w;
+	pristine_rw += counted_rw;
+	/* Pinned pages of private mappings are no longer shared. */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < mops[i].nopnd; j++) {
+			uint64_t a = mops[i].o[j].addr, e = a + mops[i].o[j].len - 1;
+
+			if ((b = pristine_bit(a, &r)) >= 0)
+				r->pristine &= ~(1U << b);
+			if ((b = pristine_bit(e, &r)) >= 0)
+				r->pristine &= ~(1U << b);
+		}
+}
+
+/*
  * The model's result of @c, applying its effects to the model's bytes
  * (undo_all() takes them back). With @dry, nothing is run.
  */
@@ -1334,6 +1431,7 @@ static void model_call(struct fcase *c, struct outcome *out, int dry)
 			mread(m->o[1].addr, m->len, tb);
 			if (!memcmp(ta, tb, m->len) != (m->type == CPU_COMPARE_EQ_OP)) {
 				out->ret = i + 1;
+				pristine_account(i + 1);
 				return;
 			}
 			break;
@@ -1371,6 +1469,7 @@ static void model_call(struct fcase *c, struct outcome *out, int dry)
 			mstore(&m->o[0], v & mask);
 		}
 	}
+	pristine_account(n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1403,7 +1502,6 @@ static const int nowrite_regions[] = {
 	R_VDSO, R_VVAR, R_NONE1, R_HOLE1, R_HOLE2,
 };
 
-#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static int pick_region(const int *list, int n)
 {
@@ -1466,14 +1564,37 @@ static uint64_t addr_in(int ri, uint32_t len, int word)
 	return base + rn((uint32_t)(lim - base - len + 1));
 }
 
+/*
+ * Whether the model knows every byte of [@a, @a + @len): inside the pool
+ * reserve, inside one mapping outside it (the stack buffer, the vDSO...),
+ * or a @special address, which is no user memory or unmapped.
+ */
+static int operand_known(uint64_t a, uint32_t len, int special)
+{
+	uint64_t end;
+	struct region *r;
+
+	if (special)
+		return 1;
+	len = len < 1 ? 1 : len > CPU_OP_DATA_LEN_MAX ? CPU_OP_DATA_LEN_MAX : len;
+	end = a + len;
+	if (end < a)
+		return 0;
+	if (a >= (uintptr_t)pool_base && end <= (uintptr_t)pool_end)
+		return 1;
+	r = region_of(a);
+	return r && r->clamp && end <= (uintptr_t)r->addr + r->len;
+}
+
 /* An operand address for an access of @len bytes. */
 static uint64_t gen_addr(struct gen *g, int write, uint32_t len, int word,
 			 int valid)
 {
-	uint64_t a;
-	int tries, ri;
+	uint64_t a = 0;
+	int tries, ri, special = 0;
 
 	for (tries = 0; tries < 12; tries++) {
+		special = 0;
 		if (g->nprev && chance(30)) {
 			a = g->prev[rn(g->nprev)];
 			if (!chance(55)) {
@@ -1485,6 +1606,7 @@ static uint64_t gen_addr(struct gen *g, int write, uint32_t len, int word,
 				a &= ~(uint64_t)(len - 1);
 		} else if (!valid && chance(15)) {
 			a = special_addr();
+			special = 1;
 		} else if (!valid && chance(35)) {
 			ri = pick_region(write ? nowrite_regions : noread_regions,
 					 write ? NELEM(nowrite_regions) : NELEM(noread_regions));
@@ -1497,10 +1619,16 @@ static uint64_t gen_addr(struct gen *g, int write, uint32_t len, int word,
 				     pick_region(read_regions, NELEM(read_regions));
 			a = addr_in(ri, len, word);
 		}
-		if (!valid || (range_acc(a, len) & (write ? ACC_W : ACC_R)))
+		if (operand_known(a, len, special) &&
+		    (!valid || (range_acc(a, len) & (write ? ACC_W : ACC_R))))
 			break;
 	}
-	if (g->nprev < 2 * VEC_MAX)
+	if (tries == 12) {
+		a = addr_in(R_ANON, len, word);
+		special = 0;
+	}
+	/* Later operands reuse it, give or take a few bytes. */
+	if (!special && g->nprev < 2 * VEC_MAX)
 		g->prev[g->nprev++] = a;
 	return a;
 }
@@ -1581,13 +1709,15 @@ static void gen_op(struct gen *g, struct fcase *c, int i, uint32_t *total)
 				int64_t d = (int64_t)rn(len) - (int64_t)rn(len);
 
 				b = alias_of(a, 0) + d;
-				if (valid && !(range_acc(b, len) & ACC_R))
+				if (!operand_known(b, len, 0) ||
+				    (valid && !(range_acc(b, len) & ACC_R)))
 					b = alias_of(a, 0);
 				if (g->nprev < 2 * VEC_MAX)
 					g->prev[g->nprev++] = b;
 			} else if (chance(15) && len > 1) {
 				b = a + rn(2 * len) - len;
-				if (valid && !(range_acc(b, len) & ACC_R))
+				if (!operand_known(b, len, 0) ||
+				    (valid && !(range_acc(b, len) & ACC_R)))
 					b = a;
 			} else {
 				b = gen_addr(g, 0, len, 0, valid);
@@ -1754,8 +1884,7 @@ static void gen_ptr(struct gen *g, struct fcase *c)
 		break;
 	default:
 		c->ptr_kind = P_STRADDLE;
-		c->ptr_off = psz - (long)sizeof(struct cpu_op) *
-			     (c->opcnt > 1 ? rn(c->opcnt) : 0) - rn(32);
+		c->ptr_off = psz - (long)sizeof(struct cpu_op) * rn(c->nops) - rn(32);
 	}
 }
 
@@ -2181,6 +2310,8 @@ static void print_coverage(void)
 	ksft_print_msg("%s\n", line);
 	counts_str(query_cov, cnt, sizeof(cnt));
 	ksft_print_msg("flags set (queries): %s\n", cnt);
+	ksft_print_msg("vectors writing a never-written or copy-on-write shared page: %lu, %lu of them after reading it\n",
+		       pristine_writes, pristine_rw);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2235,10 +2366,16 @@ static int reproduce(struct fcase *c, char *why, size_t n)
 	return check_state(why, n, 0);
 }
 
+static double shrink_deadline;
+
 static int try_shrink(struct fcase *best, struct fcase *cand, int *attempts)
 {
 	char why[512];
 
+	if (now() > shrink_deadline) {
+		*attempts = SHRINK_ATTEMPTS;
+		return 0;
+	}
 	(*attempts)++;
 	if (reproduce(cand, why, sizeof(why)) != 1)
 		return 0;
@@ -2252,6 +2389,7 @@ static void shrink(struct fcase *best)
 	int attempts = 0, changed = 1, i, k;
 	struct fcase cand;
 
+	shrink_deadline = now() + SHRINK_SECONDS;
 	while (changed && attempts < SHRINK_ATTEMPTS) {
 		changed = 0;
 		for (i = best->nops - 1; i >= 0 && best->nops > 1; i--) {
@@ -2354,6 +2492,7 @@ static void report_mismatch(const char *phase, long it, struct fcase *c,
 {
 	struct fcase best = *c;
 	char w[512];
+	double t0;
 	int r;
 
 	undo_all();
@@ -2363,11 +2502,15 @@ static void report_mismatch(const char *phase, long it, struct fcase *c,
 		       (unsigned long long)opt_seed, it, why);
 	ksft_print_msg("the vector:\n");
 	print_case(c);
+	t0 = now();
 	r = reproduce(&best, w, sizeof(w));
-	if (r == 1) {
+	if (r == 1 && opt_noshrink) {
+		ksft_print_msg("shows again on a rebuilt pool: %s (not shrunk: -S)\n", w);
+	} else if (r == 1) {
 		shrink(&best);
 		r = reproduce(&best, w, sizeof(w));
-		ksft_print_msg("shrunk vector (run on the pool as it was before the call, rebuilt):\n");
+		ksft_print_msg("shrunk vector (%.1f s; run on the pool as it was before the call, rebuilt):\n",
+			       now() - t0);
 		print_case(&best);
 		ksft_print_msg("  result: %s\n", r == 1 ? w : "the difference did not show again");
 	} else if (r == 0) {
@@ -2404,18 +2547,21 @@ static int maybe_refresh(char *why, size_t n)
 		if (madvise(r->addr, r->len, MADV_DONTNEED))
 			die_errno("madvise");
 		memset(objs[O_ZERO].m, 0, objs[O_ZERO].size);
+		r->pristine = ~0U;
 		break;
 	case 1:
 		r = &regions[R_FPRIV];
 		if (madvise(r->addr, r->len, MADV_DONTNEED))
 			die_errno("madvise");
 		memcpy(objs[O_FPRIV].m, objs[O_ROFILE].m, objs[O_FPRIV].size);
+		r->pristine = ~0U;
 		break;
 	case 2:
 		r = &regions[R_SEALW_PRIV];
 		if (madvise(r->addr, r->len, MADV_DONTNEED))
 			die_errno("madvise");
 		memcpy(objs[O_SEALW_PRIV].m, objs[O_SEALW].m, objs[O_SEALW_PRIV].size);
+		r->pristine = ~0U;
 		break;
 	case 3:
 	case 4:
@@ -2424,11 +2570,13 @@ static int maybe_refresh(char *why, size_t n)
 		if (madvise(r->addr + off, psz, MADV_DONTNEED))
 			die_errno("madvise");
 		memset(obj_at(r, off), 0, psz);
+		r->pristine |= 1U << (off / psz);
 		break;
 	case 5:
 		child_stop();
 		memcpy(objs[O_CHILD].m, objs[O_COW].m, objs[O_COW].size);
 		child_start();
+		regions[R_COW].pristine = ~0U;
 		break;
 	case 6:
 		off = 8 * rn(regions[R_COW].len / 8);
@@ -2472,6 +2620,7 @@ static int model_phase(const char *name, long iters, double deadline,
 	struct fcase c;
 	char why[640], a[64], b[64];
 	double t0 = now();
+	int bad = 0;
 	long it;
 
 	cur_phase = name;
@@ -2482,9 +2631,11 @@ static int model_phase(const char *name, long iters, double deadline,
 		if (maybe_refresh(why, sizeof(why))) {
 			ksft_print_msg("MISMATCH in %s: seed %#llx, iteration %ld: %s\n",
 				       name, (unsigned long long)opt_seed, it, why);
-			return 1;
+			bad++;
+			break;
 		}
 		gen_case(&c, offline);
+		cur_case = &c;
 		model_call(&c, &exp, 0);
 		kernel_call(&c, &got);
 		record(&c, &got, st);
@@ -2494,15 +2645,17 @@ static int model_phase(const char *name, long iters, double deadline,
 				 outcome_str(&exp, b, sizeof(b)));
 		else if (!check_state(why, sizeof(why), 0))
 			continue;
-		print_stats(name, st, now() - t0);
+		cur_case = NULL;
 		report_mismatch(name, it, &c, why);
-		return 1;
+		if (++bad >= opt_keep)
+			break;
 	}
+	cur_case = NULL;
 	print_stats(name, st, now() - t0);
-	if (it < iters)
+	if (it < iters && !bad)
 		ksft_print_msg("%s: stopped by the time cap after %ld of %ld vectors\n",
 			       name, it, iters);
-	return 0;
+	return bad;
 }
 
 static void test_model(long iters, double deadline, struct stats *st)
@@ -2679,6 +2832,7 @@ static void test_concurrent(long iters, double deadline)
 		cur_iter = it;
 		watchdog();
 		gen_case(&c, 0);
+		cur_case = &c;
 		model_call(&c, &exp, 1);
 		kernel_call(&c, &got);
 		record(&c, &got, &st);
@@ -2708,6 +2862,7 @@ static void test_concurrent(long iters, double deadline)
 			print_case(&c);
 		}
 	}
+	cur_case = NULL;
 	conc_stop = 1;
 	watchdog();
 	for (i = 0; i < nth; i++)
@@ -2775,7 +2930,7 @@ static void test_coverage(long runs)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS]\n", prog);
+	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS] [-k MISMATCHES] [-S]\n", prog);
 	exit(KSFT_FAIL);
 }
 
@@ -2796,7 +2951,7 @@ int main(int argc, char **argv)
 	e = getenv("CPU_OPV_FUZZ_SECONDS");
 	if (e && *e)
 		opt_seconds = strtod(e, NULL);
-	while ((opt = getopt(argc, argv, "s:n:h")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:k:Sh")) != -1) {
 		switch (opt) {
 		case 's':
 			opt_seed = strtoull(optarg, NULL, 0);
@@ -2804,11 +2959,17 @@ int main(int argc, char **argv)
 		case 'n':
 			opt_iters = strtol(optarg, NULL, 0);
 			break;
+		case 'S':
+			opt_noshrink = 1;
+			break;
+		case 'k':
+			opt_keep = strtol(optarg, NULL, 0);
+			break;
 		default:
 			usage(argv[0]);
 		}
 	}
-	if (opt_iters < 1)
+	if (opt_iters < 1 || opt_keep < 1)
 		usage(argv[0]);
 
 	ksft_print_header();

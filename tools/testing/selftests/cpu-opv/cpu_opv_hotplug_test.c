@@ -17,10 +17,11 @@
  *   (compare head, compare head->next, store) and push a node held from
  *   an earlier pop (compare head, store).
  * - rseq workers (-r): the same updates on the CPU they run on, with the
- *   critical sections of the rseq selftests' library; after 3 aborts in a
- *   row, and for one operation in 8 at once, they issue the update as a
- *   cpu_opv vector for the CPU their critical section was for, which may
- *   have gone offline meanwhile.
+ *   critical sections of the rseq selftests' library (the increments both
+ *   as an add and as a compare-and-store); after 3 aborts or failed
+ *   compares in a row, and for one operation in 8 at once, they issue the
+ *   update as a cpu_opv vector for the CPU their critical section was
+ *   for, which may have gone offline meanwhile.
  * - affinity: pins itself to {X} or {anchor, X} for a CPU X the storm
  *   toggles and increments counters of random CPUs with cpu_opv. cpu_opv
  *   must refuse (EINVAL) exactly the CPUs outside its mask. When X goes
@@ -54,9 +55,11 @@
  * so itself on every exit path it can catch: exit, SIGINT, SIGTERM,
  * SIGHUP, SIGQUIT, crashes).
  *
- * Options: -d seconds (default 30, or $CPU_OPV_HOTPLUG_SECONDS),
+ * Options: -d seconds (default 60, or $CPU_OPV_HOTPLUG_SECONDS),
  * -o cpu_opv workers (2), -r rseq workers (2), -p longest pause between
- * two transitions in ms (20), -s seed (time).
+ * two transitions in ms (20), -D iterations of a delay loop inside the
+ * rseq critical sections, between compare and commit (100), -s seed
+ * (time).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -80,6 +83,49 @@
 #include <sys/wait.h>
 #include <linux/membarrier.h>
 
+/*
+ * A delay loop inside the rseq critical sections, between their compare
+ * and their commit (injection point 4 of the library's list push and
+ * compare-and-store sections): a window where a cpu_opv vector for the
+ * thread's CPU, a migration off a dying CPU or a membarrier fence must
+ * abort the section. Without it, under QEMU TCG, which takes interrupts
+ * only between translation blocks, the few instructions between compare
+ * and commit are almost never interrupted. x86-64 and arm64 only.
+ */
+int hp_inject_delay;
+
+#define HP_INJECT_1 ""
+#define HP_INJECT_2 ""
+#define HP_INJECT_3 ""
+#define HP_INJECT_5 ""
+#define HP_INJECT_6 ""
+#define HP_INJECT_7 ""
+#define HP_INJECT_8 ""
+#define HP_INJECT_9 ""
+#if defined(__x86_64__)
+#define HP_INJECT_4						\
+	"movl hp_inject_delay(%%rip), %%r10d\n\t"		\
+	"testl %%r10d, %%r10d\n\t"				\
+	"jz 333f\n\t"						\
+	"222:\n\t"						\
+	"decl %%r10d\n\t"					\
+	"jnz 222b\n\t"						\
+	"333:\n\t"
+#define RSEQ_INJECT_CLOBBER , "r10"
+#define RSEQ_INJECT_ASM(n) HP_INJECT_##n
+#elif defined(__aarch64__)
+/* x15, the library's scratch register, is free at point 4. */
+#define HP_INJECT_4						\
+	"	ldr	w15, %[hp_delay]\n"				\
+	"	cbz	w15, 333f\n"					\
+	"222:\n"							\
+	"	sub	w15, w15, #1\n"				\
+	"	cbnz	w15, 222b\n"					\
+	"333:\n"
+#define RSEQ_INJECT_INPUT , [hp_delay] "Qo" (hp_inject_delay)
+#define RSEQ_INJECT_ASM(n) HP_INJECT_##n
+#endif
+
 #include "../kselftest.h"
 #include "cpu-op.h"
 #include "rseq.h"
@@ -89,7 +135,7 @@
 #define STASH_MAX		4
 #define ABORTS_BEFORE_OPV	3
 #define FORCE_OPV_ONE_IN	8
-#define DEFAULT_SECONDS		30
+#define DEFAULT_SECONDS		60
 #define STOP_GRACE_SECONDS	60
 #define ERRNO_SLOTS		160
 #define MAX_REPORTS		30
@@ -124,7 +170,7 @@ static int anchor = -1;
 static int strict_affinity;
 
 static int opt_seconds = DEFAULT_SECONDS, opt_opv = 2, opt_rseq = 2;
-static int opt_pause_ms = 20;
+static int opt_pause_ms = 20, opt_delay = 100;
 static unsigned int opt_seed;
 
 static int stop;
@@ -620,6 +666,42 @@ static int start_aborts(struct worker *w)
 	return rand_r(&w->seed) % FORCE_OPV_ONE_IN ? 0 : ABORTS_BEFORE_OPV;
 }
 
+/*
+ * An increment as a compare-and-store section: read the counter, then
+ * store it plus one if it did not change, with the delay in between.
+ * A vector for this CPU landing in the delay must abort the section;
+ * otherwise the store undoes its increment.
+ */
+static void rseq_cas_add(struct worker *w)
+{
+	int aborts = start_aborts(w), cpu, ret;
+	intptr_t c;
+
+	for (;;) {
+		cpu = rseq_cpu(w);
+		if (cpu < 0)
+			return;
+		if (aborts >= ABORTS_BEFORE_OPV) {
+			opv_add(w, cpu, &w->s.add_fallback);
+			return;
+		}
+		doing(w, "rseq compare-and-store add", cpu);
+		c = LOAD(pc[cpu].count);
+		ret = rseq_cmpeqv_storev(RSEQ_MO_RELAXED, RSEQ_PERCPU_CPU_ID,
+					 &pc[cpu].count, c, c + 1, cpu);
+		if (!ret) {
+			w->adds[cpu]++;
+			w->s.add_rseq++;
+			return;
+		}
+		aborts++;
+		if (ret > 0)
+			w->s.rseq_cmpfail++;
+		else
+			w->s.rseq_abort++;
+	}
+}
+
 static void rseq_add(struct worker *w)
 {
 	int aborts = start_aborts(w), cpu;
@@ -707,12 +789,12 @@ static int rseq_push(struct worker *w, struct node *node)
 			w->s.push_rseq++;
 			return 0;
 		}
-		if (ret > 0) {
+		/* A changed head counts too, for progress. */
+		aborts++;
+		if (ret > 0)
 			w->s.rseq_cmpfail++;
-		} else {
-			aborts++;
+		else
 			w->s.rseq_abort++;
-		}
 	}
 	return -1;
 }
@@ -728,8 +810,10 @@ static void *rseq_worker(struct worker *w)
 		int r = rand_r(&w->seed) % 4;
 		struct node *n;
 
-		if (r < 2) {
+		if (r == 0) {
 			rseq_add(w);
+		} else if (r == 1) {
+			rseq_cas_add(w);
 		} else if (!w->nstash || (r == 2 && w->nstash < STASH_MAX)) {
 			n = rseq_pop(w);
 			if (n)
@@ -1119,6 +1203,22 @@ static void init_lists(void)
 	}
 }
 
+/* A counter of debugfs rseq/stats (CONFIG_RSEQ_STATS), or -1. */
+static long rseq_stat(const char *name)
+{
+	FILE *f = fopen("/sys/kernel/debug/rseq/stats", "r");
+	char key[32];
+	long v, ret = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%31s %ld", key, &v) == 2)
+		if (!strcmp(key, name))
+			ret = v;
+	fclose(f);
+	return ret;
+}
+
 static void sum_stats(struct stats *t)
 {
 	long *d = (long *)t, *s;
@@ -1329,8 +1429,9 @@ static void check_errnos(void)
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [-d seconds] [-o cpu_opv workers] [-r rseq workers] [-p max pause ms] [-s seed]\n"
-		"  -d  storm duration (default %d s, or $CPU_OPV_HOTPLUG_SECONDS)\n",
+		"usage: %s [-d seconds] [-o cpu_opv workers] [-r rseq workers] [-p max pause ms] [-D delay] [-s seed]\n"
+		"  -d  storm duration (default %d s, or $CPU_OPV_HOTPLUG_SECONDS)\n"
+		"  -D  delay loop iterations inside rseq sections (default 100)\n",
 		argv0, DEFAULT_SECONDS);
 }
 
@@ -1340,7 +1441,7 @@ static int child_main(void)
 	struct stats t;
 	cpu_set_t set;
 	double t0;
-	long last = -1;
+	long last = -1, fixups;
 	int i, mb_ok, left, sec;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1389,6 +1490,7 @@ static int child_main(void)
 				0, 0);
 
 	init_lists();
+	hp_inject_delay = opt_delay;
 	ksft_print_msg("%d possible CPUs, anchor CPU %d, storm over %d CPU(s), %s cpuset, seed %u, %d s\n",
 		       nr_possible, anchor, nr_storm,
 		       strict_affinity ? "root" : "non-root", opt_seed,
@@ -1418,6 +1520,7 @@ static int child_main(void)
 	}
 
 	t0 = now_ms();
+	fixups = rseq_stat("fixup");
 	for (sec = 0; sec < opt_seconds && !stopping(); ) {
 		long ops = 0;
 
@@ -1436,6 +1539,10 @@ static int child_main(void)
 		last = ops;
 	}
 	stop_and_join();
+	if (fixups >= 0 && rseq_stat("fixup") >= 0)
+		fixups = rseq_stat("fixup") - fixups;
+	else
+		fixups = -1;
 	if (stop_signal)
 		ksft_print_msg("stopped early by signal %d\n", (int)stop_signal);
 
@@ -1458,6 +1565,9 @@ static int child_main(void)
 		       t.opv_state[ST_ONLINE], t.opv_state[ST_OFFLINE],
 		       t.opv_state[ST_CHANGING], t.opv_cmpfail, t.rseq_abort,
 		       t.rseq_cmpfail);
+	if (fixups >= 0)
+		ksft_print_msg("rseq/stats: the kernel moved %ld critical sections to their abort handler\n",
+			       fixups);
 	ksft_print_msg("affinity: %ld pins to {X}, %ld to {anchor, X}, %ld refused, %ld widened by hotplug, %ld EINVAL as expected\n",
 		       t.aff_single, t.aff_pair, t.aff_setfail, t.aff_widened,
 		       t.einval_expected);
@@ -1509,7 +1619,7 @@ int main(int argc, char **argv)
 	opt_seed = time(NULL);
 	if (env && *env)
 		opt_seconds = atoi(env);
-	while ((c = getopt(argc, argv, "d:o:r:p:s:h")) != -1) {
+	while ((c = getopt(argc, argv, "d:o:r:p:s:D:h")) != -1) {
 		switch (c) {
 		case 'd':
 			opt_seconds = atoi(optarg);
@@ -1526,12 +1636,16 @@ int main(int argc, char **argv)
 		case 's':
 			opt_seed = strtoul(optarg, NULL, 0);
 			break;
+		case 'D':
+			opt_delay = atoi(optarg);
+			break;
 		default:
 			usage(argv[0]);
 			return c == 'h' ? KSFT_PASS : KSFT_FAIL;
 		}
 	}
-	if (opt_seconds < 1 || opt_opv < 0 || opt_rseq < 0 || opt_pause_ms < 0) {
+	if (opt_seconds < 1 || opt_opv < 0 || opt_rseq < 0 || opt_pause_ms < 0 ||
+	    opt_delay < 0) {
 		usage(argv[0]);
 		return KSFT_FAIL;
 	}

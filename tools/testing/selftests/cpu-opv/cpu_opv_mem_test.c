@@ -14,6 +14,8 @@
  * offline one included. A copy whose ranges overlap gives what memmove()
  * gives on the user addresses, however the kernel maps them, and a read
  * pin sees what the caller stores while the rest of the vector is pinned.
+ * A call whose fault waits (in a userfaultfd) holds no pin and no share of
+ * the vmalloc budget meanwhile.
  *
  * A kernel that stores through a read pin writes the shared zero page;
  * the test then writes zeros back the same way, so that the rest of the
@@ -1371,6 +1373,155 @@ static void test_lost_update(void)
 	munmap(p, page_size);
 }
 
+/*
+ * What a call holds while a fault of its own waits. BLOCKERS threads each
+ * issue a vector of 16 compares whose 32 operands all cross a page, so
+ * that each reserves most of a maximal share of the vmalloc budget; the
+ * last operand of each reaches into its own page registered for missing
+ * faults with a userfaultfd, so that a kernel pinning operands in order
+ * holds 62 pages when it gets there. The monitor resolves nothing until
+ * every thread's fault has arrived. Then the pages pinned
+ * (nr_foll_pin_acquired - nr_foll_pin_released, folded through
+ * /proc/sys/vm/stat_refresh) must be what they were before the threads
+ * started: no pin is held across the fault. And every
+ * thread must have reached its fault: BLOCKERS shares exceed the budget,
+ * so if a waiting call kept its share, the last ones would wait for the
+ * budget instead.
+ */
+#define BLOCKERS	4
+#define BLOCK_WAIT_MS	20000
+#define BLOCK_PAGES	17
+
+struct blocker {
+	pthread_t thr;
+	char *area;		/* BLOCK_PAGES pages, the last one registered */
+	int ret, err;
+};
+
+static long foll_pins(void)
+{
+	long acquired = -1, released = -1, v;
+	char name[64];
+	FILE *f;
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+
+	/* Fold the per-CPU deltas, which are up to a few dozen pages each. */
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			ksft_print_msg("stat_refresh: %s\n", strerror(errno));
+		close(fd);
+	}
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &v) == 2) {
+		if (!strcmp(name, "nr_foll_pin_acquired"))
+			acquired = v;
+		else if (!strcmp(name, "nr_foll_pin_released"))
+			released = v;
+	}
+	fclose(f);
+	return acquired < 0 || released < 0 ? -1 : acquired - released;
+}
+
+static char *blocker_zeros;	/* 17 pages of zeros */
+
+static void *blocker_run(void *arg)
+{
+	struct blocker *b = arg;
+	struct cpu_op ops[16];
+	int i;
+
+	/*
+	 * a: the 16 page boundaries of blocker_zeros; b: those of the area,
+	 * the last one into the registered page.
+	 */
+	for (i = 0; i < 16; i++)
+		cpu_op_compare(&ops[i], 1, blocker_zeros + (i + 1) * page_size - 4,
+			       b->area + (i + 1) * page_size - 4, 8);
+	b->ret = run(ops, 16, this_cpu());
+	b->err = errno;
+	return NULL;
+}
+
+static void test_blocked_fault(void)
+{
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct blocker b[BLOCKERS];
+	struct pollfd pfd;
+	struct uffd_msg msg;
+	long before, during = -1;
+	int uffd, i, faults = 0, seen[BLOCKERS] = { 0 };
+	char why[160];
+	struct obs o;
+
+	uffd = uffd_open(why, sizeof(why));
+	if (uffd < 0) {
+		ksft_test_result_skip("blocked fault: no pin held: %s\n", why);
+		ksft_test_result_skip("blocked fault: no budget share held: %s\n", why);
+		return;
+	}
+	blocker_zeros = map_anon(17, PROT_READ | PROT_WRITE);
+	memset(blocker_zeros, 0, 17 * page_size);
+	before = foll_pins();
+	for (i = 0; i < BLOCKERS; i++) {
+		b[i].area = map_anon(BLOCK_PAGES, PROT_READ | PROT_WRITE);
+		memset(b[i].area, 0, (BLOCK_PAGES - 1) * page_size);
+		reg.range.start = (uintptr_t)b[i].area + (BLOCK_PAGES - 1) * page_size;
+		reg.range.len = page_size;
+		if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+			ksft_exit_fail_msg("UFFDIO_REGISTER: %s\n", strerror(errno));
+	}
+	for (i = 0; i < BLOCKERS; i++)
+		if (pthread_create(&b[i].thr, NULL, blocker_run, &b[i]))
+			ksft_exit_fail_msg("pthread_create failed\n");
+	pfd.fd = uffd;
+	pfd.events = POLLIN;
+	while (faults < BLOCKERS && poll(&pfd, 1, BLOCK_WAIT_MS) > 0) {
+		if (read(uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+		    msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		for (i = 0; i < BLOCKERS; i++)
+			if ((msg.arg.pagefault.address & ~(uint64_t)(page_size - 1)) ==
+			    (uintptr_t)b[i].area + (BLOCK_PAGES - 1) * page_size && !seen[i]) {
+				seen[i] = 1;
+				faults++;
+			}
+	}
+	/* Every fault that arrived is still waiting: sample now. */
+	if (faults)
+		during = foll_pins();
+	/* Closing the userfaultfd wakes the faults; they then see zeros. */
+	close(uffd);
+	for (i = 0; i < BLOCKERS; i++)
+		pthread_join(b[i].thr, NULL);
+
+	obs_init(&o);
+	if (before < 0)
+		obs_fail(&o, "no nr_foll_pin_* in /proc/vmstat");
+	else if (!faults)
+		obs_fail(&o, "no fault arrived within %d ms", BLOCK_WAIT_MS);
+	else if (during != before)
+		obs_fail(&o, "%ld pages pinned while %d calls waited for their fault (%ld before)",
+			 during - before, faults, before);
+	CHECK(o.ok, "blocked fault: no pin held while %d calls wait in a userfaultfd%s\n",
+	      faults, o.msg);
+
+	obs_init(&o);
+	if (faults < BLOCKERS)
+		obs_fail(&o, "only %d of %d calls reached their fault within %d ms: the others waited for the vmalloc budget",
+			 faults, BLOCKERS, BLOCK_WAIT_MS);
+	for (i = 0; i < BLOCKERS; i++)
+		if (b[i].ret != 0)
+			obs_fail(&o, "call %d returned %d (%s), want 0", i, b[i].ret,
+				 b[i].ret < 0 ? strerror(b[i].err) : "compare");
+	CHECK(o.ok, "blocked fault: no budget share held, %d calls of maximal share all reach their fault, then succeed%s\n",
+	      BLOCKERS, o.msg);
+	for (i = 0; i < BLOCKERS; i++)
+		munmap(b[i].area, BLOCK_PAGES * page_size);
+	munmap(blocker_zeros, 17 * page_size);
+}
+
 int main(void)
 {
 	int cpu;
@@ -1389,7 +1540,7 @@ int main(void)
 		ksft_print_msg("no test file: %s\n", file_why);
 	atexit(cleanup_file);
 
-	ksft_set_plan(2 + 1 + 2 + 1 + 2 * NR_WOPS + 4 + 3 + 2 * NR_OVL + 2);
+	ksft_set_plan(2 + 1 + 2 + 1 + 2 * NR_WOPS + 4 + 3 + 2 * NR_OVL + 2 + 2);
 	test_file_private();
 	test_zero_page();
 	test_fork();
@@ -1402,5 +1553,6 @@ int main(void)
 	test_affinity();
 	test_overlap();
 	test_lost_update();
+	test_blocked_fault();
 	ksft_finished();
 }
