@@ -239,14 +239,32 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
     }
 }
 
+/// Whether the area still holds the ids last stored there, read without
+/// faulting. The thread may have overwritten them (TCMalloc stores a tag
+/// in `cpu_id_start` to learn of preemptions and fences), or dropped the
+/// page (`madvise(MADV_DONTNEED)`, which makes it read zeros); the C
+/// implementation stored them after every switch, which repaired both.
+fn area_shows_ids(cur: &Current, reg: &Registration) -> bool {
+    let ids = cur.ids();
+    let Some(cpu) = CpuId::from_u32(ids.cpu) else {
+        return false;
+    };
+    let read = |f| word::read_nofault::<u32>(reg.field(f)).ok();
+    read(field::CPU_ID_START) == Some(ids.cpu)
+        && read(field::CPU_ID) == Some(ids.cpu)
+        && read(field::NODE_ID) == Some(cpu.node() as u32)
+        && read(field::MM_CID) == Some(ids.mm_cid)
+}
+
 /// Runs when the current task, which has rseq registered, is switched
 /// out, `stopped` if it stops for a tracer or job control
 /// (`TASK_TRACED`, `TASK_STOPPED`). Called by the scheduler with
 /// interrupts disabled.
 ///
-/// Reads the task's `rseq_cs` without faulting and requests the
+/// Reads the task's `rseq_cs` and ids without faulting and requests the
 /// notify-resume work only when the resume handler could have something
-/// to do: see [`rseq::needs_resume_check`].
+/// to do (see [`rseq::needs_resume_check`]) or the area no longer shows
+/// the ids last stored there.
 #[no_mangle]
 pub extern "C" fn __rseq_sched_out(stopped: bool) {
     let cur = Current::get();
@@ -255,7 +273,7 @@ pub extern "C" fn __rseq_sched_out(stopped: bool) {
     };
     rseq::count(Stat::SchedOut);
     let rseq_cs = word::read_nofault::<u64>(reg.field(field::RSEQ_CS));
-    if rseq::needs_resume_check(rseq_cs, stopped) {
+    if rseq::needs_resume_check(rseq_cs, stopped) || !area_shows_ids(&cur, &reg) {
         rseq::count(Stat::PeekHit);
         rseq::raise_current_events(Events::PREEMPT);
     }

@@ -46,9 +46,11 @@
  * documented errno; no hang); transparent huge pages; coverage.
  *
  * Options: -s SEED (default 0x5eedc0de), -n ITERS (vectors of the first
- * phase; the offline phase runs ITERS/8 and the concurrent one ITERS/4),
+ * phase; the offline and the concurrent phase run ITERS/8 each),
  * -k N (report up to N differences per phase before failing it, each
- * shrunk; default 1), -S (do not shrink).
+ * shrunk; default 1), -S (do not shrink), -A (no operand in the second
+ * mapping of the same memory: fshr_b, fw_b, fw_ro; to look past a
+ * difference in copies between two mappings of the same memory).
  * CPU_OPV_FUZZ_ITERS overrides the default ITERS, CPU_OPV_FUZZ_SECONDS
  * caps the wall-clock time (default 480 s; 0: no cap): no new vector is
  * drawn after it.
@@ -104,7 +106,7 @@
 #endif
 
 #define DEFAULT_SEED		0x5eedc0deULL
-#define DEFAULT_ITERS		2000
+#define DEFAULT_ITERS		20000
 #define DEFAULT_SECONDS		480
 /* Seconds one iteration (or one shrink attempt) may take: a hang. */
 #define WATCHDOG_SECONDS	180
@@ -123,7 +125,7 @@ static uint64_t opt_seed = DEFAULT_SEED;
 static long opt_iters = DEFAULT_ITERS;
 static double opt_seconds = DEFAULT_SECONDS;
 static int opt_keep = 1;		/* differences reported per phase */
-static int opt_noshrink;
+static int opt_noshrink, opt_noalias;
 static double t_start;
 static pid_t main_pid;
 static volatile const char *cur_phase = "setup";
@@ -418,6 +420,7 @@ struct region {
 	int present;
 	int clamp;		/* outside the reserve: operands stay inside */
 	unsigned int pristine;	/* pages still shared (see pristine_bit()) */
+	int second;		/* a second mapping of the same memory */
 };
 
 enum {
@@ -833,6 +836,7 @@ static void pool_setup(unsigned char *stack_buf)
 	if (pool_base == MAP_FAILED)
 		die_errno("mmap of the pool reserve");
 	pool_end = pool_base + off * psz;
+	regions[R_FSHR_B].second = regions[R_FW_B].second = regions[R_FW_RO].second = 1;
 	for (i = 0, p = pool_base; i < NR_POOL; i++) {
 		regions[i].addr = p;
 		regions[i].len = regions[i].pages * psz;
@@ -1580,6 +1584,14 @@ static int operand_known(uint64_t a, uint32_t len, int special)
 	end = a + len;
 	if (end < a)
 		return 0;
+	if (opt_noalias) {
+		r = region_of(a);
+		if (r && r->second)
+			return 0;
+		r = region_of(end - 1);
+		if (r && r->second)
+			return 0;
+	}
 	if (a >= (uintptr_t)pool_base && end <= (uintptr_t)pool_end)
 		return 1;
 	r = region_of(a);
@@ -1624,7 +1636,7 @@ static uint64_t gen_addr(struct gen *g, int write, uint32_t len, int word,
 			break;
 	}
 	if (tries == 12) {
-		a = addr_in(R_ANON, len, word);
+		a = (uintptr_t)regions[R_ANON].addr;
 		special = 0;
 	}
 	/* Later operands reuse it, give or take a few bytes. */
@@ -1639,7 +1651,7 @@ static uint64_t alias_of(uint64_t a, int want_write)
 	struct region *r = region_of(a), *s;
 	int i, cand[NR_POOL], n = 0;
 
-	if (!r || !r->group)
+	if (!r || !r->group || opt_noalias)
 		return a;
 	for (i = 0; i < NR_POOL; i++) {
 		s = &regions[i];
@@ -1792,7 +1804,7 @@ static void gen_op(struct gen *g, struct fcase *c, int i, uint32_t *total)
 /* A faulting address for one operand of a clean vector. */
 static void inject_fault(struct gen *g, struct fcase *c)
 {
-	int i = rn(c->nops), t = c->ops[i].op, second, write;
+	int i = rn(c->nops), t = c->ops[i].op, second, write, k;
 	uint32_t len = c->ops[i].len;
 	unsigned char *args = op_args(&c->ops[i]);
 	uint64_t a;
@@ -1803,12 +1815,15 @@ static void inject_fault(struct gen *g, struct fcase *c)
 	write = !second && (is_word_op(t) || t == CPU_MEMCPY_OP ||
 			    t == CPU_MEMCPY_RELEASE_OP);
 	a = gen_addr(g, write, len, is_word_op(t), 0);
-	if (range_acc(a, len) & (write ? ACC_W : ACC_R)) {
+	for (k = 0; k < 8 && (range_acc(a, len) & (write ? ACC_W : ACC_R) ||
+			      !operand_known(a, len, 0)); k++) {
 		int ri = pick_region(write ? nowrite_regions : noread_regions,
 				     write ? NELEM(nowrite_regions) : NELEM(noread_regions));
 
 		a = addr_in(ri, len, is_word_op(t));
 	}
+	if (k == 8)
+		return;
 	if (second)
 		c->ops[i].u.compare_op.b = a;
 	else
@@ -1918,6 +1933,49 @@ static void gen_query(struct fcase *c)
 	}
 }
 
+/*
+ * A read of a word of a page that is still shared (the zero page, the
+ * page cache, a copy-on-write page) by operation 0, and a write to it by
+ * a later one: a store through the read pin would land in the shared
+ * page.
+ */
+static void read_then_write_pristine(struct fcase *c)
+{
+	static const int cand[] = { R_ZERO, R_FPRIV, R_SEALW_PRIV, R_COW, R_ANON };
+	unsigned char *stack = (unsigned char *)regions[R_STACK].addr;
+	struct region *r = NULL;
+	int i, k, j, pg = 0;
+	uint64_t x, s;
+
+	for (i = 0, k = rn(NELEM(cand)); i < NELEM(cand); i++, k++) {
+		struct region *t = &regions[cand[k % NELEM(cand)]];
+
+		if (t->pristine & ((1U << t->pages) - 1)) {
+			r = t;
+			break;
+		}
+	}
+	if (!r)
+		return;
+	do
+		pg = rn(r->pages);
+	while (!(r->pristine & (1U << pg)));
+	x = (uintptr_t)r->addr + pg * psz + 8 * rn(psz / 8);
+	s = (uintptr_t)stack + 8 * rn(STACK_BUF / 8 - 1);
+	if (c->nops < 2)
+		c->nops = c->opcnt = 2;
+	j = 1 + rn(c->nops - 1);
+	if (chance(50))
+		cpu_op_compare(&c->ops[0], 1, (void *)(uintptr_t)x, (void *)(uintptr_t)x, 8);
+	else
+		cpu_op_memcpy(&c->ops[0], 0, (void *)(uintptr_t)s, (void *)(uintptr_t)x, 8);
+	if (chance(50))
+		cpu_op_add(&c->ops[j], 0, (void *)(uintptr_t)x, 1 + rn(255), 8);
+	else
+		cpu_op_memcpy(&c->ops[j], rn(2), (void *)(uintptr_t)x,
+			      (void *)(uintptr_t)(s + 8), 8);
+}
+
 static void gen_case(struct fcase *c, int offline_phase)
 {
 	struct gen g;
@@ -1939,6 +1997,8 @@ static void gen_case(struct fcase *c, int offline_phase)
 	gen_cpu(&g, c);
 	for (i = 0; i < c->nops; i++)
 		gen_op(&g, c, i, &total);
+	if (g.profile == G_CLEAN && chance(12))
+		read_then_write_pristine(c);
 	if (g.profile == G_ONEFAULT)
 		inject_fault(&g, c);
 	if (g.profile == G_CHAOS) {
@@ -1973,8 +2033,11 @@ static void *place_ops(const struct fcase *c)
 	case P_UNMAPPED:
 		return regions[R_HOLE1].addr;
 	case P_KERNEL:
-		return (void *)(uintptr_t)(sizeof(void *) == 4 ? 0xfffff000UL :
-					   (uintptr_t)0xffffffffff600000ULL);
+#if UINTPTR_MAX == 0xffffffffUL
+		return (void *)(uintptr_t)0xfffff000UL;
+#else
+		return (void *)(uintptr_t)0xffffffffff600000ULL;
+#endif
 	case P_STRADDLE:
 		if (c->ptr_off + n > (size_t)psz)
 			n = psz - c->ptr_off;
@@ -2539,7 +2602,7 @@ static int maybe_refresh(char *why, size_t n)
 	int64_t val;
 	int res;
 
-	if (!chance(5))
+	if (!chance(8))
 		return 0;
 	switch (rn(8)) {
 	case 0:
@@ -2766,9 +2829,9 @@ static void *mutator(void *arg)
 		case 4:		/* fork: the child writes its copy, maybe */
 			pid = fork();
 			if (!pid) {
-				signal(SIGSEGV, SIG_DFL);
-				signal(SIGBUS, SIG_DFL);
-				*(volatile char *)(r->addr + first * psz + (x >> 48) % psz) = 0x5a;
+				/* A store that fails with EFAULT, not SIGSEGV. */
+				if (pread(ro_fd, r->addr + first * psz + (x >> 48) % psz, 1, 0))
+					_exit(0);
 				_exit(0);
 			}
 			if (pid > 0)
@@ -2930,7 +2993,7 @@ static void test_coverage(long runs)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS] [-k MISMATCHES] [-S]\n", prog);
+	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS] [-k MISMATCHES] [-S] [-A]\n", prog);
 	exit(KSFT_FAIL);
 }
 
@@ -2951,7 +3014,7 @@ int main(int argc, char **argv)
 	e = getenv("CPU_OPV_FUZZ_SECONDS");
 	if (e && *e)
 		opt_seconds = strtod(e, NULL);
-	while ((opt = getopt(argc, argv, "s:n:k:Sh")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:k:SAh")) != -1) {
 		switch (opt) {
 		case 's':
 			opt_seed = strtoull(optarg, NULL, 0);
@@ -2961,6 +3024,9 @@ int main(int argc, char **argv)
 			break;
 		case 'S':
 			opt_noshrink = 1;
+			break;
+		case 'A':
+			opt_noalias = 1;
 			break;
 		case 'k':
 			opt_keep = strtol(optarg, NULL, 0);
@@ -2986,7 +3052,7 @@ int main(int argc, char **argv)
 	rng = opt_seed;
 	ksft_print_msg("seed %#llx (-s), %ld vectors (-n, CPU_OPV_FUZZ_ITERS), then %ld with CPU %d offline and %ld concurrent; time cap %.0f s (CPU_OPV_FUZZ_SECONDS)\n",
 		       (unsigned long long)opt_seed, opt_iters, opt_iters / 8 + 16,
-		       OFFLINE_CPU, opt_iters / 4 + 32, opt_seconds);
+		       OFFLINE_CPU, opt_iters / 8 + 16, opt_seconds);
 
 	pool_setup(stack_buf);
 	pool_build();
@@ -3001,7 +3067,7 @@ int main(int argc, char **argv)
 	rng = opt_seed ^ 0x0ff11e0ff11eULL;
 	test_offline(opt_iters / 8 + 16, t_start + 0.7 * cap);
 	rng = opt_seed ^ 0xc0cc0cc0ULL;
-	test_concurrent(opt_iters / 4 + 32, t_start + cap);
+	test_concurrent(opt_iters / 8 + 16, t_start + cap);
 	test_thp();
 	print_coverage();
 	test_coverage(st.runs);
