@@ -218,9 +218,9 @@ const LAYOUT_TYPES: &[&str] = &[
 /// bindgen's layout tests on, and runs those for [`LAYOUT_TYPES`] on the
 /// build host (which must have the same ABI, so x86-64 only). Catches a
 /// bindgen that lays a C struct out differently from the C compiler.
-pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
-    let obj = paths.obj(arch.name);
-    let dir = paths.build.join(format!("layout-{}", arch.name));
+pub fn bindings_layout(paths: &Paths, name: &str) -> Vec<String> {
+    let obj = paths.obj(name);
+    let dir = paths.build.join(format!("layout-{name}"));
     let cmdfile = obj.join("rust/bindings/.bindings_generated.rs.cmd");
     let text = match util::read(&cmdfile) {
         Ok(t) => t,
@@ -288,7 +288,10 @@ pub fn bindings_layout(paths: &Paths, arch: &Arch) -> Vec<String> {
 }
 
 /// Runs every static check; each check is one test in the tally.
-pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
+/// Runs every static check; `builds` names the kernels built (their
+/// architecture and target name, `ARCH` or `ARCH-debug`), whose logs and
+/// bindings the build checks read.
+pub fn run_all(paths: &Paths, builds: &[(&Arch, String)]) -> Tally {
     let mut t = Tally::default();
     println!();
     println!("static checks:");
@@ -378,20 +381,20 @@ pub fn run_all(paths: &Paths, arches: &[Arch]) -> Tally {
     };
     verdict(&mut t, "kernel-doc -Wall on the series' C files", &kdoc);
 
-    for a in arches {
-        let w = crate::kernel::build_warnings(paths, a).unwrap_or_else(|e| vec![e]);
+    for (_, name) in builds {
+        let w = crate::kernel::build_warnings(paths, name).unwrap_or_else(|e| vec![e]);
         verdict(
             &mut t,
-            &format!("no warnings in the {} build (LLVM=1 CLIPPY=1)", a.name),
+            &format!("no warnings in the {name} build (LLVM=1 CLIPPY=1)"),
             &w,
         );
     }
 
-    for a in arches.iter().filter(|a| a.native()) {
-        let p = bindings_layout(paths, a);
+    for (_, name) in builds.iter().filter(|(a, _)| a.native()) {
+        let p = bindings_layout(paths, name);
         verdict(
             &mut t,
-            &format!("bindgen layout of {} ({})", LAYOUT_TYPES.join(", "), a.name),
+            &format!("bindgen layout of {} ({name})", LAYOUT_TYPES.join(", ")),
             &p,
         );
     }

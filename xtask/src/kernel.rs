@@ -279,8 +279,8 @@ fn forget_stale_bindings(obj: &Path) -> Result<()> {
 }
 
 /// Rust compiler and clippy warnings in the last build log.
-pub fn build_warnings(paths: &Paths, arch: &Arch) -> Result<Vec<String>> {
-    let log = util::read(&paths.logs().join(format!("build-{}.log", arch.name)))?;
+pub fn build_warnings(paths: &Paths, name: &str) -> Result<Vec<String>> {
+    let log = util::read(&paths.logs().join(format!("build-{name}.log")))?;
     Ok(log
         .lines()
         .filter(|l| l.starts_with("warning:") || l.contains(": warning:"))

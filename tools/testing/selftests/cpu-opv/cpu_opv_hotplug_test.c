@@ -15,7 +15,9 @@
  * - cpu_opv workers (-o): increment the counter of a random CPU (online,
  *   offline or on its way) with CPU_ADD_OP, pop the head of its list
  *   (compare head, compare head->next, store) and push a node held from
- *   an earlier pop (compare head, store).
+ *   an earlier pop (compare head, store). One vector in 4 starts with a
+ *   compare of constant bytes across a page boundary, which the kernel
+ *   reaches through a vmalloc alias rather than the direct map.
  * - rseq workers (-r): the same updates on the CPU they run on, with the
  *   critical sections of the rseq selftests' library (the increments both
  *   as an add and as a compare-and-store); after 3 aborts or failed
@@ -184,6 +186,7 @@ static unsigned long hp_gen[MAX_CPUS];
 static int hp_online[MAX_CPUS];
 static int hp_busy;
 static long hp_off_done, hp_on_done, hp_failed;
+static int hp_nr_offline, hp_max_offline;
 static double hp_ms_total;
 
 enum { ST_ONLINE, ST_OFFLINE, ST_CHANGING };
@@ -441,6 +444,7 @@ struct stats {
 	long push_opv, push_rseq, push_fallback;
 	long opv_cmpfail, rseq_abort, rseq_cmpfail;
 	long opv_state[3];	/* successful vectors by target state */
+	long opv_cross;		/* vectors with the page-crossing operand */
 	long einval_expected;
 	long aff_single, aff_pair, aff_setfail, aff_widened;
 	long mb_all, mb_cpu, mb_cpu_offline;
@@ -511,6 +515,38 @@ static void accounted(long *per_node, struct node *n)
 	__atomic_fetch_add(&per_node[n - nodes], 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * 16 constant bytes across a page boundary, and a copy of them: a vector
+ * that compares them (always equal) makes the kernel map that operand
+ * through a vmalloc alias instead of the direct map.
+ */
+#define CROSS_LEN	16
+static char *cross;
+static char cross_ref[CROSS_LEN];
+
+static void init_cross(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char *buf;
+	int i;
+
+	if (posix_memalign((void **)&buf, page, 2 * page))
+		ksft_exit_fail_msg("posix_memalign\n");
+	cross = buf + page - CROSS_LEN / 2;
+	for (i = 0; i < CROSS_LEN; i++)
+		cross[i] = cross_ref[i] = 0x5a ^ i;
+}
+
+/* One vector in 4 starts with the page-crossing compare; returns 0 or 1. */
+static int add_cross(struct worker *w, struct cpu_op *ops)
+{
+	if (rand_r(&w->seed) % 4)
+		return 0;
+	cpu_op_compare(&ops[0], 1, cross, cross_ref, CROSS_LEN);
+	w->s.opv_cross++;
+	return 1;
+}
+
 /* Whether EINVAL is legitimate for @cpu from a thread whose mask is all. */
 static int einval_ok_all(int cpu)
 {
@@ -519,11 +555,13 @@ static int einval_ok_all(int cpu)
 }
 
 /*
- * One vector from a thread whose mask holds every possible CPU: 0, the
- * failed compare (at most @max_cmp), or -1 after recording the error.
+ * One vector from a thread whose mask holds every possible CPU, its first
+ * @skip operations the page-crossing compare: 0, the failed compare
+ * counted after those (at most @max_cmp), or -1 after recording the
+ * error.
  */
-static int opv_call(struct worker *w, struct cpu_op *ops, int n, int cpu,
-		    int max_cmp, const char *what)
+static int opv_call(struct worker *w, struct cpu_op *ops, int n, int skip,
+		    int cpu, int max_cmp, const char *what)
 {
 	struct snap s;
 	int ret, err;
@@ -536,9 +574,9 @@ static int opv_call(struct worker *w, struct cpu_op *ops, int n, int cpu,
 		w->s.opv_state[judge(cpu, &s)]++;
 		return 0;
 	}
-	if (ret > 0 && ret <= max_cmp) {
+	if (ret > skip && ret <= skip + max_cmp) {
 		w->s.opv_cmpfail++;
-		return ret;
+		return ret - skip;
 	}
 	if (ret > 0) {
 		bad_result(&bad_results, "cpu_opv %s on CPU %d returned %d\n",
@@ -558,10 +596,11 @@ static int opv_call(struct worker *w, struct cpu_op *ops, int n, int cpu,
 
 static void opv_add(struct worker *w, int cpu, long *counter)
 {
-	struct cpu_op op;
+	struct cpu_op ops[2];
+	int k = add_cross(w, ops);
 
-	cpu_op_add(&op, 0, &pc[cpu].count, 1, sizeof(intptr_t));
-	if (!opv_call(w, &op, 1, cpu, 0, "add")) {
+	cpu_op_add(&ops[k], 0, &pc[cpu].count, 1, sizeof(intptr_t));
+	if (!opv_call(w, ops, k + 1, k, cpu, 0, "add")) {
 		w->adds[cpu]++;
 		(*counter)++;
 	}
@@ -571,8 +610,8 @@ static struct node *opv_pop(struct worker *w, int cpu, long *counter)
 {
 	while (!stopping()) {
 		struct node *h = LOAD(pc[cpu].head), *n;
-		struct cpu_op ops[3];
-		int ret;
+		struct cpu_op ops[4];
+		int ret, k;
 
 		if (!h) {
 			w->s.pop_empty++;
@@ -585,10 +624,11 @@ static struct node *opv_pop(struct worker *w, int cpu, long *counter)
 		}
 		n = LOAD(h->next);
 		/* h still the head and still followed by n: unlink it. */
-		cpu_op_compare(&ops[0], 1, &pc[cpu].head, &h, sizeof(h));
-		cpu_op_compare(&ops[1], 1, &h->next, &n, sizeof(n));
-		cpu_op_memcpy(&ops[2], 0, &pc[cpu].head, &n, sizeof(n));
-		ret = opv_call(w, ops, 3, cpu, 2, "list pop");
+		k = add_cross(w, ops);
+		cpu_op_compare(&ops[k], 1, &pc[cpu].head, &h, sizeof(h));
+		cpu_op_compare(&ops[k + 1], 1, &h->next, &n, sizeof(n));
+		cpu_op_memcpy(&ops[k + 2], 0, &pc[cpu].head, &n, sizeof(n));
+		ret = opv_call(w, ops, k + 3, k, cpu, 2, "list pop");
 		if (ret < 0)
 			return NULL;
 		if (!ret) {
@@ -606,15 +646,17 @@ static int opv_push(struct worker *w, int cpu, struct node *node,
 {
 	while (!stopping()) {
 		struct node *expect = LOAD(pc[cpu].head);
-		struct cpu_op ops[2];
-		int ret;
+		struct cpu_op ops[3];
+		int ret, k;
 
 		STORE(node->next, expect);
 		STORE(node->home, cpu);
-		cpu_op_compare(&ops[0], 1, &pc[cpu].head, &expect,
+		k = add_cross(w, ops);
+		cpu_op_compare(&ops[k], 1, &pc[cpu].head, &expect,
 			       sizeof(expect));
-		cpu_op_memcpy(&ops[1], 0, &pc[cpu].head, &node, sizeof(node));
-		ret = opv_call(w, ops, 2, cpu, 1, "list push");
+		cpu_op_memcpy(&ops[k + 1], 0, &pc[cpu].head, &node,
+			      sizeof(node));
+		ret = opv_call(w, ops, k + 2, k, cpu, 1, "list push");
 		if (ret < 0)
 			return -1;
 		if (!ret) {
@@ -1033,6 +1075,9 @@ static void *hotplug_worker(struct worker *w)
 		__atomic_store_n(&hp_online[cpu], now, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&hp_gen[cpu], 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&hp_busy, 0, __ATOMIC_SEQ_CST);
+		hp_nr_offline += on - now;
+		if (hp_nr_offline > hp_max_offline)
+			hp_max_offline = hp_nr_offline;
 		if (!err && on) {
 			hp_off_done++;
 		} else if (!err) {
@@ -1490,6 +1535,7 @@ static int child_main(void)
 				0, 0);
 
 	init_lists();
+	init_cross();
 	hp_inject_delay = opt_delay;
 	ksft_print_msg("%d possible CPUs, anchor CPU %d, storm over %d CPU(s), %s cpuset, seed %u, %d s\n",
 		       nr_possible, anchor, nr_storm,
@@ -1551,8 +1597,9 @@ static int child_main(void)
 		hp_online[storm[i]] = read_online(storm[i]) == 1;
 
 	sum_stats(&t);
-	ksft_print_msg("storm: %ld offline and %ld online transitions, %ld failed, %.1f ms each on average, %.1f s\n",
-		       hp_off_done, hp_on_done, hp_failed,
+	ksft_print_msg("storm: %ld offline and %ld online transitions, %ld failed, up to %d of %d CPUs offline at once, %.1f ms each on average, %.1f s\n",
+		       hp_off_done, hp_on_done, hp_failed, hp_max_offline,
+		       nr_storm,
 		       hp_off_done + hp_on_done + hp_failed ?
 		       hp_ms_total / (hp_off_done + hp_on_done + hp_failed) : 0.0,
 		       (now_ms() - t0) / 1000);
@@ -1561,10 +1608,11 @@ static int child_main(void)
 	ksft_print_msg("pops: %ld cpu_opv, %ld rseq, %ld fallbacks, %ld on empty lists; pushes: %ld cpu_opv, %ld rseq, %ld fallbacks\n",
 		       t.pop_opv, t.pop_rseq, t.pop_fallback, t.pop_empty,
 		       t.push_opv, t.push_rseq, t.push_fallback);
-	ksft_print_msg("vectors done for CPUs online %ld, offline %ld, changing %ld; %ld failed compares; %ld rseq aborts, %ld rseq compare failures\n",
+	ksft_print_msg("vectors done for CPUs online %ld, offline %ld, changing %ld; %ld failed compares; %ld with a page-crossing operand\n",
 		       t.opv_state[ST_ONLINE], t.opv_state[ST_OFFLINE],
-		       t.opv_state[ST_CHANGING], t.opv_cmpfail, t.rseq_abort,
-		       t.rseq_cmpfail);
+		       t.opv_state[ST_CHANGING], t.opv_cmpfail, t.opv_cross);
+	ksft_print_msg("rseq: %ld aborts, %ld failed compares\n",
+		       t.rseq_abort, t.rseq_cmpfail);
 	if (fixups >= 0)
 		ksft_print_msg("rseq/stats: the kernel moved %ld critical sections to their abort handler\n",
 			       fixups);
@@ -1587,7 +1635,7 @@ static int child_main(void)
 			 "cpu_opv takes exactly the CPUs of the caller's mask (%ld mismatches, %ld EINVAL expected, %ld widenings)\n",
 			 aff_mismatch, t.einval_expected, t.aff_widened);
 	ksft_test_result(t.opv_state[ST_OFFLINE] > 0 &&
-			 t.add_rseq + t.pop_rseq + t.push_rseq > 0,
+			 (!opt_rseq || t.add_rseq + t.pop_rseq + t.push_rseq > 0),
 			 "vectors ran for offline CPUs (%ld) amid rseq commits (%ld)\n",
 			 t.opv_state[ST_OFFLINE],
 			 t.add_rseq + t.pop_rseq + t.push_rseq);
@@ -1671,7 +1719,12 @@ int main(int argc, char **argv)
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			ksft_exit_fail_msg("waitpid: %s\n", strerror(errno));
+	for (i = 0, c = 0; i < nr_possible; i++)
+		c += init_online[possible[i]] && read_online(possible[i]) == 0;
 	left = geteuid() == 0 ? restore_cpus(init_online) : 0;
+	if (c)
+		printf("# %d CPU(s) were left offline: brought %d back online\n",
+		       c, c - left);
 	if (WIFSIGNALED(status)) {
 		printf("# the test process was killed by signal %d (%s)\n",
 		       WTERMSIG(status), strsignal(WTERMSIG(status)));
