@@ -188,6 +188,11 @@ const DEBUG_TESTS: &[&str] = &[
     "cpu-opv:cpu_opv_cost_test",
 ];
 
+/// Of `DEBUG_TESTS`, those only `make test-full` runs on the debug
+/// kernel: stress tests of many threads or processes that the quick
+/// tier's test kernel runs, and that take minutes with the debug checks.
+const DEBUG_FULL_ONLY: &[&str] = &["cpu-opv:cpu_opv_dos_test", "cpu-opv:cpu_opv_param_test"];
+
 impl Tier {
     /// The guest runs of this tier, in order.
     fn runs(self) -> Vec<(&'static Arch, Flavour)> {
@@ -254,14 +259,24 @@ impl Tier {
             .iter()
             .map(|(a, f)| match f {
                 Flavour::Test => format!("{} (all kselftests)", a.name),
-                Flavour::Debug => format!("{}-debug ({} tests)", a.name, DEBUG_TESTS.len()),
+                Flavour::Debug => format!(
+                    "{}-debug ({} tests)",
+                    a.name,
+                    DEBUG_TESTS.len()
+                        - if self == Tier::Quick {
+                            DEBUG_FULL_ONLY.len()
+                        } else {
+                            0
+                        }
+                ),
             })
             .collect::<Vec<_>>()
             .join(", ");
         let left = match self {
             Tier::Quick => format!(
                 "left to make test-full: the test kernel on {QUICK_DEBUG_ARCH} (upstream rseq \
-                 selftests there), the debug kernel on {QUICK_TEST_ARCH}, \
+                 selftests there), the debug kernel on {QUICK_TEST_ARCH}, cpu_opv_dos_test and \
+                 cpu_opv_param_test on the debug kernel, \
                  run_param_test.sh at full repetitions (-r 100 here), long fuzzing and \
                  hotplug storm"
             ),
@@ -371,6 +386,7 @@ fn guest_run(a: &Arch, ksft: &std::path::Path, flavour: Flavour, tier: Tier) -> 
         Ok(args) => args,
         Err(_) if flavour == Flavour::Debug => DEBUG_TESTS
             .iter()
+            .filter(|t| tier == Tier::Full || !DEBUG_FULL_ONLY.contains(t))
             .map(|t| format!("-t {t}"))
             .collect::<Vec<_>>()
             .join(" "),

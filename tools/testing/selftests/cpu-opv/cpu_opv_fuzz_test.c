@@ -50,15 +50,17 @@
  * on the pool while vectors run, and only invariants are checked (files
  * opened read-only, sealed memfds, the zero page, the vDSO and the
  * child's copy never change; every call returns 0, a compare index or a
- * documented errno; no hang); transparent huge pages; coverage.
+ * documented errno (EAGAIN also without expect_fault, for pages that go
+ * away again each time the call faults them in); no hang); transparent
+ * huge pages; coverage.
  *
  * Options: -s SEED (default 0x5eedc0de), -n ITERS (vectors of the first
  * phase, default 20000: about 45 s in all in an x86-64 TCG guest; the
  * offline and the concurrent phase run ITERS/8 + 16 each),
  * -k N (report up to N differences per phase before failing it, each
  * shrunk; default 1), -S (do not shrink), -A (no operand in the second
- * mapping of the same memory: fshr_b, fw_b, fw_ro; to look past a
- * difference in copies between two mappings of the same memory).
+ * mapping of the same memory: fshr_b, fw_b, fw_ro; the default for now,
+ * see opt_noalias), -a (operands in those mappings too).
  * CPU_OPV_FUZZ_ITERS overrides the default ITERS, CPU_OPV_FUZZ_SECONDS
  * caps the wall-clock time (default 480 s; 0: no cap): no new vector is
  * drawn after it.
@@ -133,7 +135,14 @@ static uint64_t opt_seed = DEFAULT_SEED;
 static long opt_iters = DEFAULT_ITERS;
 static double opt_seconds = DEFAULT_SECONDS;
 static int opt_keep = 1;		/* differences reported per phase */
-static int opt_noshrink, opt_noalias;
+static int opt_noshrink;
+/*
+ * A copy whose source and destination reach the same memory through two
+ * mappings and overlap there leaves unspecified bytes in the destination
+ * (cpu_opv.rst); the model cannot predict them yet, so the second
+ * mappings are left out of vectors unless -a asks for them.
+ */
+static int opt_noalias = 1;
 static double t_start;
 static pid_t main_pid;
 static volatile const char *cur_phase = "setup";
@@ -2874,10 +2883,10 @@ static void *mutator(void *arg)
 	return NULL;
 }
 
-/* Whether any operand of the first @n operations has expect_fault 1. */
-static int any_ef(const struct fcase *c, int *wraps)
+/* Whether an operand of the operations run has a range that wraps. */
+static void any_wraps(const struct fcase *c, int *wraps)
 {
-	int i, ef = 0, n = c->opcnt < c->nops ? c->opcnt : c->nops;
+	int i, n = c->opcnt < c->nops ? c->opcnt : c->nops;
 
 	*wraps = 0;
 	for (i = 0; i < n; i++) {
@@ -2887,13 +2896,11 @@ static int any_ef(const struct fcase *c, int *wraps)
 		if (model_decode((struct cpu_op *)&c->ops[i], &m))
 			continue;
 		for (j = 0; j < m.nopnd; j++) {
-			ef |= m.o[j].ef;
 			if (m.o[j].addr > (uint64_t)UINTPTR_MAX ||
 			    (uintptr_t)m.o[j].addr + (m.o[j].len - 1) < (uintptr_t)m.o[j].addr)
 				*wraps = 1;
 		}
 	}
-	return ef;
 }
 
 static void test_concurrent(long iters, double deadline)
@@ -2905,7 +2912,7 @@ static void test_concurrent(long iters, double deadline)
 	char why[640] = "", a[64], b[64];
 	double t0 = now();
 	long it;
-	int i, bad = 0, ef, wraps, nth = 0;
+	int i, bad = 0, wraps, nth = 0;
 
 	cur_phase = "concurrent mode";
 	memset(&st, 0, sizeof(st));
@@ -2929,7 +2936,7 @@ static void test_concurrent(long iters, double deadline)
 		model_call(&c, &exp, 1);
 		kernel_call(&c, &got);
 		record(&c, &got, &st);
-		ef = any_ef(&c, &wraps);
+		any_wraps(&c, &wraps);
 		if (exp.stage == ST_PRE) {
 			if (!outcome_eq(&exp, &got))
 				bad = snprintf(why, sizeof(why),
@@ -2937,8 +2944,12 @@ static void test_concurrent(long iters, double deadline)
 					       outcome_str(&got, a, sizeof(a)),
 					       outcome_str(&exp, b, sizeof(b)));
 		} else if (got.ret == -1) {
-			if (!(got.err == EFAULT || got.err == ENOMEM ||
-			      (got.err == EAGAIN && ef) || (got.err == EINVAL && wraps)))
+			/*
+			 * EAGAIN also without expect_fault: pages that went
+			 * away again each time they were faulted in.
+			 */
+			if (!(got.err == EFAULT || got.err == ENOMEM || got.err == EAGAIN ||
+			      (got.err == EINVAL && wraps)))
 				bad = snprintf(why, sizeof(why), "returned %s",
 					       outcome_str(&got, a, sizeof(a)));
 		} else if (got.ret > c.opcnt || (got.ret > 0 &&
@@ -3024,7 +3035,7 @@ static void test_coverage(long runs)
 
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS] [-k MISMATCHES] [-S] [-A]\n", prog);
+	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS] [-k MISMATCHES] [-S] [-A|-a]\n", prog);
 	exit(KSFT_FAIL);
 }
 
@@ -3045,7 +3056,7 @@ int main(int argc, char **argv)
 	e = getenv("CPU_OPV_FUZZ_SECONDS");
 	if (e && *e)
 		opt_seconds = strtod(e, NULL);
-	while ((opt = getopt(argc, argv, "s:n:k:SAh")) != -1) {
+	while ((opt = getopt(argc, argv, "s:n:k:SAah")) != -1) {
 		switch (opt) {
 		case 's':
 			opt_seed = strtoull(optarg, NULL, 0);
@@ -3058,6 +3069,9 @@ int main(int argc, char **argv)
 			break;
 		case 'A':
 			opt_noalias = 1;
+			break;
+		case 'a':
+			opt_noalias = 0;
 			break;
 		case 'k':
 			opt_keep = strtol(optarg, NULL, 0);
