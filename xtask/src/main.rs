@@ -238,9 +238,9 @@ impl Tier {
             ],
             (Tier::Full, Flavour::Test) => vec![
                 ("CPU_OPV_FUZZ_ITERS", "200000"),
-                ("CPU_OPV_FUZZ_SECONDS", "1200"),
+                ("CPU_OPV_FUZZ_SECONDS", "800"),
                 ("RSEQ_FUZZ_ITERS", "200000"),
-                ("RSEQ_FUZZ_SECONDS", "900"),
+                ("RSEQ_FUZZ_SECONDS", "800"),
                 ("CPU_OPV_HOTPLUG_SECONDS", "600"),
             ],
             (Tier::Full, Flavour::Debug) => vec![
