@@ -51,6 +51,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -96,13 +97,9 @@
 /*
  * On x86 a remote TLB shootdown of a user mm is delivered as a
  * function-call IPI and counted both in CAL and in TLB; TLB is a subset
- * of CAL and is not added to the total.
+ * of CAL and is not added to the total. This is decided at run time from
+ * the rows of /proc/interrupts (see row_in_total()).
  */
-#if defined(__x86_64__) || defined(__i386__)
-#define TLB_ROW_IN_CAL			1
-#else
-#define TLB_ROW_IN_CAL			0
-#endif
 
 /*
  * Averaged over the calls of one kind, IPIs per call the design does not
@@ -573,11 +570,6 @@ static int is_ipi_row(const char *name)
 	return 0;
 }
 
-static int row_in_total(const char *name)
-{
-	return !(TLB_ROW_IN_CAL && !strcmp(name, "TLB"));
-}
-
 static char *irq_buf;
 static long irq_buf_size;
 
@@ -639,6 +631,16 @@ static const struct irq_row *find_row(const struct irq_snap *s, const char *name
 	return NULL;
 }
 
+/*
+ * Whether row @name of @s adds to the total. x86's TLB row is a subset of
+ * its CAL row: x86 is told by its IWI row, which only x86 prints and
+ * always does where it prints TLB (CONFIG_SMP needs the local APIC).
+ */
+static int row_in_total(const struct irq_snap *s, const char *name)
+{
+	return strcmp(name, "TLB") || !find_row(s, "IWI");
+}
+
 /* Delta of row @r of @b against @a, over all CPUs or the uninvolved ones. */
 static double row_delta(const struct irq_snap *a, const struct irq_row *r,
 			int c1, int c2, int uninvolved)
@@ -680,6 +682,7 @@ static const struct ipi_kind ipi_kinds[] = {
 	{ "alias-max-remote",	vec_alias_max,	32, 1 },
 	{ "largest-offline",	vec_largest,	4, 2 },
 };
+
 #define NR_IPI_KINDS	((int)ARRAY_SIZE(ipi_kinds))
 
 static int have_ipi_rows(void)
@@ -687,6 +690,9 @@ static int have_ipi_rows(void)
 	read_irqs(&snap0);
 	return snap0.nrows > 0;
 }
+
+#define IPI_CALLS_FMT "cost: %-5s %-18s %d calls in %.0f us (%.1f us/call), CPU %d -> %d%s, %d from another CPU\n"
+#define IPI_UNSEEN_FMT "%s: %.3f IPIs per call for another CPU: the IPI rows of /proc/interrupts are not read right\n"
 
 /*
  * Runs @n calls of @k from @caller for @target, then as long idle, and
@@ -743,7 +749,7 @@ static void ipi_measure(const struct ipi_kind *k, int caller, int target,
 
 		d = (d - bg) / n;
 		du = (du - bgu) / n;
-		if (row_in_total(r->name)) {
+		if (row_in_total(&snap1, r->name)) {
 			total += d;
 			uninv += du;
 		}
@@ -764,21 +770,24 @@ static void ipi_measure(const struct ipi_kind *k, int caller, int target,
 		       "%.3f");
 	ksft_print_msg("cost: %-5s %-18s per row, per call, background subtracted:%s\n",
 		       "ipi", k->name, rows);
-	ksft_print_msg("cost: %-5s %-18s %d calls in %.0f us (%.1f us/call), CPU %d -> %d%s, %d from another CPU\n",
+	ksft_print_msg(IPI_CALLS_FMT,
 		       "ipi", k->name, n, t1 - t0, (t1 - t0) / n, caller, target,
 		       k->where == 2 ? " (offline)" : "", moved);
 	if (fails)
 		ksft_print_msg("%s: %d of %d calls failed (last: %s)\n", k->name, fails, n,
 			       err ? strerror(err) : "compare");
 	if (remote && !moved && total < IPI_SEEN_MIN_PER_REMOTE_CALL) {
-		ksft_print_msg("%s: %.3f IPIs per call for another CPU: the IPI rows of /proc/interrupts are not read right\n",
+		ksft_print_msg(IPI_UNSEEN_FMT,
 			       k->name, total);
 		ok = 0;
 	}
-	ksft_test_result(ok && !fails, "ipi: %s: %.3f IPIs/call (bound %.2f), %.3f on uninvolved CPUs (bound %.2f)\n",
+	ksft_test_result(ok && !fails,
+			 "ipi: %s: %.3f IPIs/call (bound %.2f), %.3f on uninvolved CPUs (bound %.2f)\n",
 			 k->name, total, bound_total, uninv, bound_uninv);
 	munmap(base, VEC_PAGES * page_size);
 }
+
+#define IPI_SKIP_CPUS_FMT "ipi: %s: needs 3 online CPUs in the affinity mask, %d\n"
 
 static void test_ipis(void)
 {
@@ -792,7 +801,7 @@ static void test_ipis(void)
 	}
 	if (nr_online < 3) {
 		for (i = 0; i < NR_IPI_KINDS; i++)
-			ksft_test_result_skip("ipi: %s: needs 3 online CPUs in the affinity mask, %d\n",
+			ksft_test_result_skip(IPI_SKIP_CPUS_FMT,
 					      ipi_kinds[i].name, nr_online);
 		return;
 	}
@@ -1042,7 +1051,11 @@ static const struct pin_kind pin_kinds[] = {
 	{ "largest",	vec_largest },
 	{ "alias-max",	vec_alias_max },
 };
+
 #define NR_PIN_KINDS	((int)ARRAY_SIZE(pin_kinds))
+
+#define PIN_SHAPE_FMT "cost: %-5s %-18s %d pins and %d aliases per call, %.0f KiB of budget each, %ld holders allowed, stat error %ld\n"
+#define PIN_CALLS_FMT "cost: %-5s %-18s %ld calls in %d ms, fewest by one caller %ld, %d samples, baseline %ld, after %ld\n"
 
 static void pin_flood(const struct pin_kind *k)
 {
@@ -1097,10 +1110,10 @@ static void pin_flood(const struct pin_kind *k)
 		 -1, "%.2f");
 	cost_row("pins", k->name, "callers caught holding pins",
 		 (double)peak / sh.pins, -1, "%.1f");
-	ksft_print_msg("cost: %-5s %-18s %d pins and %d aliases per call, %.0f KiB of budget each, %ld holders allowed, stat error %ld\n",
+	ksft_print_msg(PIN_SHAPE_FMT,
 		       "pins", k->name, sh.pins, sh.aliases, need / 1024.0, holders,
 		       error);
-	ksft_print_msg("cost: %-5s %-18s %ld calls in %d ms, fewest by one caller %ld, %d samples, baseline %ld, after %ld\n",
+	ksft_print_msg(PIN_CALLS_FMT,
 		       "pins", k->name, calls, flood_ms, min_calls, samples, base,
 		       v);
 	if (fails || bad)
@@ -1134,10 +1147,10 @@ static void test_pins(void)
  */
 /* One per cache line, so that the flooding threads share none. */
 struct flood_thread {
-	int idx;
+	alignas(64) int idx;
 	int hog;
 	uint64_t word;
-} __attribute__((aligned(64)));
+};
 
 /*
  * One flooding thread: small vectors for every online CPU in turn, or,
@@ -1212,6 +1225,8 @@ static int lat_run(struct cpu_op *ops, int nops, int target, double *lat, int n)
 	return fails;
 }
 
+#define LAT_FAILS_FMT "latency%s: %d measured calls failed, %d flood calls failed, %d processes failed\n"
+
 /*
  * Latencies of @n calls while @nthreads threads of another user run:
  * flooding small vectors, or busy in user space (@hog). Returns
@@ -1236,12 +1251,14 @@ static int lat_under(struct cpu_op *ops, int nops, int target, double *lat, int 
 	__atomic_store_n(&fl->stop, 1, __ATOMIC_RELEASE);
 	bad = reap_kids();
 	if (fails || fl->fails[0] || bad)
-		ksft_print_msg("latency%s: %d measured calls failed, %d flood calls failed, %d processes failed\n",
+		ksft_print_msg(LAT_FAILS_FMT,
 			       hog ? " (busy threads)" : "", fails, fl->fails[0], bad);
 	return fails + fl->fails[0] + bad + (!hog && !fl->calls[0]);
 }
 
 static double lat_median_alone;
+
+#define LAT_FLOOD_FMT "cost: %-5s %-18s %d threads of uid %d: %ld small calls while %d largest ran\n"
 
 static void test_latency(void)
 {
@@ -1289,7 +1306,7 @@ static void test_latency(void)
 		       LAT_WORST_VS_BUSY_MAX, "%.2f");
 	ok &= cost_row("lat", "largest", "worst flooded / median alone", max1 / med0,
 		       LAT_WORST_RATIO_MAX, "%.1f");
-	ksft_print_msg("cost: %-5s %-18s %d threads of uid %d: %ld small calls while %d largest ran\n",
+	ksft_print_msg(LAT_FLOOD_FMT,
 		       "lat", "largest", nthreads, is_root ? NOBODY : (int)getuid(),
 		       small_calls, m);
 	ksft_test_result(ok && !fails,
@@ -1301,6 +1318,8 @@ static void test_latency(void)
 	free(flooded);
 	munmap(base, VEC_PAGES * page_size);
 }
+
+#define LAT_BUDGET_FMT "cost: %-5s %-18s %d of %d calls in %d ms cap, %ld flood calls; %d processes of uid %d can hold %ld of the %ld KiB budget (%ld KiB each)\n"
 
 /*
  * The largest vector (two aliases) while nprocs processes of another user
@@ -1358,7 +1377,7 @@ static void test_latency_budget(void)
 	cost_row("lat", "largest/budget", "flood round (us)", round, -1, "%.1f");
 	ok = cost_row("lat", "largest/budget", "worst / flood round", max / round,
 		      LAT_BUDGET_ROUNDS_MAX, "%.2f");
-	ksft_print_msg("cost: %-5s %-18s %d of %d calls in %d ms cap, %ld flood calls; %d processes of uid %d can hold %ld of the %ld KiB budget (%ld KiB each)\n",
+	ksft_print_msg(LAT_BUDGET_FMT,
 		       "lat", "largest/budget", done, n, BUDGET_FLOOD_CAP_MS, calls1 - calls0,
 		       nprocs, is_root ? NOBODY : (int)getuid(),
 		       PIN_HOLDERS_ALIASED(budget_bytes, need) * need / 1024,
@@ -1477,6 +1496,9 @@ static pid_t start_victim(int *go_w, int *res_r)
 	return pid;
 }
 
+#define BLOCK_FMT "cost: %-5s %-18s %d callers blocked in a userfaultfd fault (%d faults seen), %.0f KiB of budget each of %ld KiB\n"
+#define BLOCK_VICTIM_FMT "the other user's vector did not complete in %d ms while the faults blocked%s\n"
+
 static void test_blocked(void)
 {
 	struct { double us; int ret, err; } vr = { 0, -1, 0 };
@@ -1591,7 +1613,7 @@ static void test_blocked(void)
 	bad = reap_kids();
 	munmap(u, 2 * k * page_size);
 
-	ksft_print_msg("cost: %-5s %-18s %d callers blocked in a userfaultfd fault (%d faults seen), %.0f KiB of budget each of %ld KiB\n",
+	ksft_print_msg(BLOCK_FMT,
 		       "block", "uffd", k, faults, need / 1024.0, budget_bytes / 1024);
 	ok_pins = cost_row("block", "uffd", "pins held while blocked", during,
 			   PIN_BLOCKED_SLACK, "%.0f");
@@ -1601,7 +1623,7 @@ static void test_blocked(void)
 			     done ? vr.us / 1e3 : waited / 1e3, BLOCKED_VICTIM_WAIT_MS,
 			     "%.1f");
 	if (!done)
-		ksft_print_msg("the other user's vector did not complete in %d ms while the faults blocked%s\n",
+		ksft_print_msg(BLOCK_VICTIM_FMT,
 			       BLOCKED_VICTIM_WAIT_MS,
 			       vr.ret == 0 ? "; it did once they were resolved" : "");
 	ksft_test_result(faults == k && ok_pins && !fails,
@@ -1611,6 +1633,8 @@ static void test_blocked(void)
 			 "blocked: another user's aliased vector completes while %d callers block in a fault (%s)\n",
 			 k, done ? "done" : "waited for them");
 }
+
+#define SETUP_FMT "cost: %d online CPUs, %d iterations, %d processes, %d ms floods, budget %ld KiB, %ld KiB per 2-page alias, vmstat threshold %d\n"
 
 int main(int argc, char **argv)
 {
@@ -1669,7 +1693,7 @@ int main(int argc, char **argv)
 	stat_threshold = read_stat_threshold();
 	read_budget();
 	ksft_set_plan(NR_IPI_KINDS + NR_PIN_KINDS + 2 + 2);
-	ksft_print_msg("cost: %d online CPUs, %d iterations, %d processes, %d ms floods, budget %ld KiB, %ld KiB per 2-page alias, vmstat threshold %d\n",
+	ksft_print_msg(SETUP_FMT,
 		       nr_online, iters, nprocs, flood_ms, budget_bytes / 1024,
 		       alias_bytes / 1024, stat_threshold);
 	cost_header();

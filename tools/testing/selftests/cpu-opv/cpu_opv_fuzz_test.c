@@ -78,6 +78,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -134,6 +135,17 @@
 #define SHRINK_SECONDS		60
 #define NELEM(a) ((int)ARRAY_SIZE(a))
 
+#ifndef fallthrough
+#define fallthrough	__attribute__((__fallthrough__))
+#endif
+/* Variables the signal handler reads: relaxed atomics, not volatile. */
+#ifndef READ_ONCE
+#define READ_ONCE(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#endif
+#ifndef WRITE_ONCE
+#define WRITE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#endif
+
 static long psz;
 static uint64_t opt_seed = DEFAULT_SEED;
 static long opt_iters = DEFAULT_ITERS;
@@ -151,8 +163,8 @@ static int opt_noshrink;
 static int opt_noalias;
 static double t_start;
 static pid_t main_pid;
-static volatile const char *cur_phase = "setup";
-static volatile long cur_iter = -1;
+static const char *cur_phase = "setup";
+static long cur_iter = -1;
 
 static double now(void)
 {
@@ -192,7 +204,7 @@ static int nr_cpu_ids;
 static cpu_set_t run_mask;	/* the affinity the model assumes */
 static int outside_cpu = -1;	/* possible, online, not in run_mask */
 static int online_cpus[CPU_SETSIZE], nr_online;	/* online, in run_mask */
-static volatile int offlined_cpu = -1;
+static int offlined_cpu = -1;
 
 /* Highest CPU of a cpulist file ("0-3,5") plus one, or -1. */
 static int cpulist_parse(const char *path, cpu_set_t *set)
@@ -237,7 +249,7 @@ static void cpu_online_path(int cpu, char *path, size_t len)
 static void restore_cpu(void)
 {
 	char path[96];
-	int cpu = offlined_cpu, fd;
+	int cpu = READ_ONCE(offlined_cpu), fd;
 
 	if (cpu < 0 || getpid() != main_pid)
 		return;
@@ -245,7 +257,7 @@ static void restore_cpu(void)
 	fd = open(path, O_WRONLY);
 	if (fd >= 0) {
 		if (write(fd, "1", 1) == 1)
-			offlined_cpu = -1;
+			WRITE_ONCE(offlined_cpu, -1);
 		close(fd);
 	}
 }
@@ -315,11 +327,12 @@ static void say(const char *s)
 }
 
 struct fcase;
-static const struct fcase *volatile cur_case;
+static const struct fcase *cur_case;
 static void print_case(const struct fcase *c);
 
 static void fatal_signal(int sig, siginfo_t *si, void *uc)
 {
+	const struct fcase *c = READ_ONCE(cur_case);
 	char buf[320];
 
 	if (getpid() != main_pid)
@@ -327,7 +340,7 @@ static void fatal_signal(int sig, siginfo_t *si, void *uc)
 	snprintf(buf, sizeof(buf),
 		 "# %s in phase %s, iteration %ld (seed %#llx)%s",
 		 sig == SIGALRM ? "watchdog: no progress" : strsignal(sig),
-		 (const char *)cur_phase, (long)cur_iter,
+		 READ_ONCE(cur_phase), READ_ONCE(cur_iter),
 		 (unsigned long long)opt_seed,
 		 sig == SIGALRM ? ": a cpu_opv call or the mapping changes hang" : "");
 	say(buf);
@@ -338,12 +351,12 @@ static void fatal_signal(int sig, siginfo_t *si, void *uc)
 	}
 	say("\n");
 	/* Not async-signal-safe, but the process is going down anyway. */
-	if (cur_case) {
+	if (c) {
 		say("# the vector of the iteration:\n");
-		print_case((const struct fcase *)cur_case);
+		print_case(c);
 	}
 	restore_cpu();
-	if (offlined_cpu >= 0)
+	if (READ_ONCE(offlined_cpu) >= 0)
 		say("# could not bring the offlined CPU back online\n");
 	say("Bail out! fatal signal\n");
 	_exit(KSFT_FAIL);
@@ -758,7 +771,8 @@ static void child_stop(void)
 		close(child_wr);
 	if (child_rd >= 0)
 		close(child_rd);
-	child_wr = child_rd = -1;
+	child_wr = -1;
+	child_rd = -1;
 }
 
 static void child_start(void)
@@ -864,7 +878,9 @@ static void pool_setup(unsigned char *stack_buf)
 	if (pool_base == MAP_FAILED)
 		die_errno("mmap of the pool reserve");
 	pool_end = pool_base + off * psz;
-	regions[R_FSHR_B].second = regions[R_FW_B].second = regions[R_FW_RO].second = 1;
+	regions[R_FSHR_B].second = 1;
+	regions[R_FW_B].second = 1;
+	regions[R_FW_RO].second = 1;
 	for (i = 0, p = pool_base; i < NR_POOL; i++) {
 		regions[i].addr = p;
 		regions[i].len = regions[i].pages * psz;
@@ -1269,7 +1285,8 @@ static int model_decode(struct cpu_op *op, struct mop *m)
 		m->o[1].addr = op->u.compare_op.b;
 		if (!ef_ok(a[16], &m->o[0].ef) || !ef_ok(a[17], &m->o[1].ef))
 			return -EINVAL;
-		m->o[0].len = m->o[1].len = len;
+		m->o[0].len = len;
+		m->o[1].len = len;
 		m->o[0].write = t == CPU_MEMCPY_OP || t == CPU_MEMCPY_RELEASE_OP;
 		return 0;
 	}
@@ -1500,6 +1517,8 @@ static void pristine_account(int n)
 		}
 }
 
+#define MSG_UNSPEC_TOUCHED "model: operation %d touches bytes an earlier copy left unspecified (a test bug)\n"
+
 /*
  * The model's result of @c, applying its effects to the model's bytes
  * (undo_all() takes them back). With @dry, nothing is run.
@@ -1567,14 +1586,14 @@ static void model_call(struct fcase *c, struct outcome *out, int dry)
 		uint64_t v, mask;
 
 		if (touches_unspecified(m))
-			ksft_exit_fail_msg("model: operation %d touches bytes an earlier copy left unspecified (a test bug)\n",
-					   i);
+			ksft_exit_fail_msg(MSG_UNSPEC_TOUCHED, i);
 		switch (m->type) {
 		case CPU_COMPARE_EQ_OP:
 		case CPU_COMPARE_NE_OP:
 			mread(m->o[0].addr, m->len, ta);
 			mread(m->o[1].addr, m->len, tb);
-			if (!memcmp(ta, tb, m->len) != (m->type == CPU_COMPARE_EQ_OP)) {
+			if (m->type == CPU_COMPARE_EQ_OP ? memcmp(ta, tb, m->len) != 0 :
+			    memcmp(ta, tb, m->len) == 0) {
 				out->ret = i + 1;
 				pristine_account(i + 1);
 				return;
@@ -1641,18 +1660,20 @@ static const int read_regions[] = {
 	R_FSHR_RO, R_FSHR_A, R_FSHR_B, R_SEALW_RO, R_SEALW_PRIV, R_FW_A, R_FW_B,
 	R_FW_RO, R_THP, R_VDSO, R_STACK,
 };
+
 static const int write_regions[] = {
 	R_ANON, R_ZERO, R_COW, R_FPRIV, R_FSHR_A, R_FSHR_B, R_SEALW_PRIV,
 	R_FW_A, R_FW_B, R_THP, R_STACK, R_ZERO, R_FPRIV,
 };
+
 /* Where a read fails. */
 static const int noread_regions[] = { R_NONE1, R_HOLE1, R_HOLE2, R_NONE2, R_VVAR };
+
 /* Where a write fails. */
 static const int nowrite_regions[] = {
 	R_ANON_RO, R_ZERO_RO, R_FPRIV_RO, R_FSHR_RO, R_SEALW_RO, R_FW_RO,
 	R_VDSO, R_VVAR, R_NONE1, R_HOLE1, R_HOLE2,
 };
-
 
 static int pick_region(const int *list, int n)
 {
@@ -2004,7 +2025,7 @@ static void gen_cpu(struct gen *g, struct fcase *c)
 				c->cpu = outside_cpu;
 				return;
 			}
-			/* fall through */
+			fallthrough;
 		case 1:
 			c->cpu_kind = C_NEG;
 			c->cpu = neg[rn(NELEM(neg))];
@@ -2109,8 +2130,10 @@ static void read_then_write_pristine(struct fcase *c)
 	while (!(r->pristine & (1U << pg)));
 	x = (uintptr_t)r->addr + pg * psz + 8 * rn(psz / 8);
 	s = (uintptr_t)stack + 8 * rn(STACK_BUF / 8 - 1);
-	if (c->nops < 2)
-		c->nops = c->opcnt = 2;
+	if (c->nops < 2) {
+		c->nops = 2;
+		c->opcnt = 2;
+	}
 	j = 1 + rn(c->nops - 1);
 	if (chance(50))
 		cpu_op_compare(&c->ops[0], 1, (void *)(uintptr_t)x, (void *)(uintptr_t)x, 8);
@@ -2216,7 +2239,7 @@ static void *place_ops(const struct fcase *c)
 	case P_STRADDLE:
 		if (c->ptr_off + n > (size_t)psz)
 			n = psz - c->ptr_off;
-		/* fall through */
+		fallthrough;
 	default:
 		memset(opsbuf, 0xa5, psz);
 		memcpy(opsbuf + c->ptr_off, c->ops, n);
@@ -2292,7 +2315,8 @@ static int check_state(char *why, size_t n, int inv_only)
 		if (!memcmp(r->addr, obj_at(r, 0), r->len))
 			continue;
 		off = first_diff((unsigned char *)r->addr, obj_at(r, 0), r->len, &cnt);
-		snprintf(why, n, "mapping %s (%s) +%#lx reads %#x, the model has %#x (%zu bytes differ)",
+		snprintf(why, n,
+			 "mapping %s (%s) +%#lx reads %#x, the model has %#x (%zu bytes differ)",
 			 r->name, kind_name[r->kind], off,
 			 (unsigned char)r->addr[off], obj_at(r, off)[0], cnt);
 		return 1;
@@ -2314,7 +2338,8 @@ static int check_state(char *why, size_t n, int inv_only)
 		if (!memcmp(scratch, o->m, o->size))
 			continue;
 		off = first_diff(scratch, o->m, o->size, &cnt);
-		snprintf(why, n, "the %s (pread) has %#x at +%#lx, the model %#x (%zu bytes differ)",
+		snprintf(why, n,
+			 "the %s (pread) has %#x at +%#lx, the model %#x (%zu bytes differ)",
 			 o->name, scratch[off], off, o->m[off], cnt);
 		return 1;
 	}
@@ -2324,7 +2349,8 @@ static int check_state(char *why, size_t n, int inv_only)
 	}
 	if (memcmp(scratch, objs[O_CHILD].m, objs[O_CHILD].size)) {
 		off = first_diff(scratch, objs[O_CHILD].m, objs[O_CHILD].size, &cnt);
-		snprintf(why, n, "the child's copy of the cow range has %#x at +%#lx, the model %#x (%zu bytes differ)",
+		snprintf(why, n,
+			 "the child's copy of the cow range has %#x at +%#lx, the model %#x (%zu bytes differ)",
 			 scratch[off], off, objs[O_CHILD].m[off], cnt);
 		return 1;
 	}
@@ -2509,13 +2535,17 @@ static void counts_str(const unsigned long *o, char *buf, size_t n)
 		snprintf(buf + strlen(buf), n - strlen(buf), "%lu", o[OUT_OTHER]);
 }
 
+#define MSG_COVERAGE "coverage: counts ok/stop/EINVAL/EFAULT/EAGAIN[/other] per operation type and operand mapping kind\n"
+#define MSG_PRISTINE_WRITES "vectors writing a never-written or copy-on-write shared page: %lu, %lu of them after reading it\n"
+#define MSG_UNSPEC_COPIES "copies between two mappings of the same memory, overlapping there (dst unspecified): %lu\n"
+
 static void print_coverage(void)
 {
 	char line[1400], cnt[64];
 	int t, k, o;
 	size_t l;
 
-	ksft_print_msg("coverage: counts ok/stop/EINVAL/EFAULT/EAGAIN[/other] per operation type and operand mapping kind\n");
+	ksft_print_msg(MSG_COVERAGE);
 	for (t = 0; t <= NR_OP_TYPES; t++) {
 		l = snprintf(line, sizeof(line), "%s:", t < NR_OP_TYPES ? op_name[t] :
 			     "unknown type");
@@ -2549,10 +2579,8 @@ static void print_coverage(void)
 		       query_cov[OUT_STOP], query_cov[OUT_EINVAL],
 		       query_cov[OUT_OK] + query_cov[OUT_EFAULT] + query_cov[OUT_EAGAIN] +
 		       query_cov[OUT_OTHER]);
-	ksft_print_msg("vectors writing a never-written or copy-on-write shared page: %lu, %lu of them after reading it\n",
-		       pristine_writes, pristine_rw);
-	ksft_print_msg("copies between two mappings of the same memory, overlapping there (dst unspecified): %lu\n",
-		       unspec_copies);
+	ksft_print_msg(MSG_PRISTINE_WRITES, pristine_writes, pristine_rw);
+	ksft_print_msg(MSG_UNSPEC_COPIES, unspec_copies);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2724,6 +2752,9 @@ static unsigned long case_kinds(const struct fcase *c)
 
 static unsigned long mismatch_kinds;
 
+#define MSG_SHRUNK "shrunk vector (%.1f s; run on the pool as it was before the call, rebuilt):\n"
+#define MSG_NOT_AGAIN "the difference did not show again on a rebuilt pool (not shrunk)\n"
+
 /*
  * Reports a difference at iteration @it of @phase: the vector, then the
  * shrunk vector. The model is back at its state before the call when
@@ -2751,12 +2782,11 @@ static void report_mismatch(const char *phase, long it, struct fcase *c,
 	} else if (r == 1) {
 		shrink(&best);
 		r = reproduce(&best, w, sizeof(w));
-		ksft_print_msg("shrunk vector (%.1f s; run on the pool as it was before the call, rebuilt):\n",
-			       now() - t0);
+		ksft_print_msg(MSG_SHRUNK, now() - t0);
 		print_case(&best);
 		ksft_print_msg("  result: %s\n", r == 1 ? w : "the difference did not show again");
 	} else if (r == 0) {
-		ksft_print_msg("the difference did not show again on a rebuilt pool (not shrunk)\n");
+		ksft_print_msg(MSG_NOT_AGAIN);
 	} else {
 		ksft_print_msg("could not rebuild the pool to match the model: %s\n", w);
 	}
@@ -2826,7 +2856,8 @@ static int maybe_refresh(char *why, size_t n)
 		val = rnd();
 		res = child_add(off, val);
 		if (res) {
-			snprintf(why, n, "the child's cpu_opv() add to its copy of cow+%#x returned %d",
+			snprintf(why, n,
+				 "the child's cpu_opv() add to its copy of cow+%#x returned %d",
 				 off, res);
 			return 1;
 		}
@@ -2844,9 +2875,11 @@ static int maybe_refresh(char *why, size_t n)
 	return 0;
 }
 
+#define MSG_STATS "%s: %lu vectors in %.1f s: ok %lu, compare-stop %lu, EINVAL %lu, EFAULT %lu, EAGAIN %lu, other %lu\n"
+
 static void print_stats(const char *name, const struct stats *st, double t)
 {
-	ksft_print_msg("%s: %lu vectors in %.1f s: ok %lu, compare-stop %lu, EINVAL %lu, EFAULT %lu, EAGAIN %lu, other %lu\n",
+	ksft_print_msg(MSG_STATS,
 		       name, st->runs, t, st->out[OUT_OK], st->out[OUT_STOP],
 		       st->out[OUT_EINVAL], st->out[OUT_EFAULT], st->out[OUT_EAGAIN],
 		       st->out[OUT_OTHER]);
@@ -2863,10 +2896,10 @@ static int model_phase(const char *name, long iters, double deadline,
 	int bad = 0;
 	long it;
 
-	cur_phase = name;
+	WRITE_ONCE(cur_phase, name);
 	memset(st, 0, sizeof(*st));
 	for (it = 0; it < iters && now() < deadline; it++) {
-		cur_iter = it;
+		WRITE_ONCE(cur_iter, it);
 		watchdog();
 		if (maybe_refresh(why, sizeof(why))) {
 			ksft_print_msg("MISMATCH in %s: seed %#llx, iteration %ld: %s\n",
@@ -2875,7 +2908,7 @@ static int model_phase(const char *name, long iters, double deadline,
 			break;
 		}
 		gen_case(&c, offline);
-		cur_case = &c;
+		WRITE_ONCE(cur_case, &c);
 		model_call(&c, &exp, 0);
 		kernel_call(&c, &got);
 		record(&c, &got, st);
@@ -2888,12 +2921,12 @@ static int model_phase(const char *name, long iters, double deadline,
 			if (!check_state(why, sizeof(why), 0))
 				continue;
 		}
-		cur_case = NULL;
+		WRITE_ONCE(cur_case, NULL);
 		report_mismatch(name, it, &c, why);
 		if (++bad >= opt_keep)
 			break;
 	}
-	cur_case = NULL;
+	WRITE_ONCE(cur_case, NULL);
 	print_stats(name, st, now() - t0);
 	if (it < iters && !bad)
 		ksft_print_msg("%s: stopped by the time cap after %ld of %ld vectors\n",
@@ -2911,6 +2944,8 @@ static void test_model(long iters, double deadline, struct stats *st)
 
 static struct stats st_off, st_conc;
 
+#define MSG_NO_OFFLINE_CPU "offline cpu phase: CPU %d is not possible or not in the affinity mask\n"
+
 static void test_offline(long iters, double deadline)
 {
 	char path[96], val[8] = "";
@@ -2918,11 +2953,10 @@ static void test_offline(long iters, double deadline)
 	int fd, bad, back;
 	ssize_t n;
 
-	cur_phase = "offline cpu phase";
+	WRITE_ONCE(cur_phase, "offline cpu phase");
 	cpu_online_path(OFFLINE_CPU, path, sizeof(path));
 	if (nr_cpu_ids <= OFFLINE_CPU || !CPU_ISSET(OFFLINE_CPU, &run_mask)) {
-		ksft_test_result_skip("offline cpu phase: CPU %d is not possible or not in the affinity mask\n",
-				      OFFLINE_CPU);
+		ksft_test_result_skip(MSG_NO_OFFLINE_CPU, OFFLINE_CPU);
 		return;
 	}
 	if (nr_online < 2) {
@@ -2938,10 +2972,10 @@ static void test_offline(long iters, double deadline)
 				      n < 1 ? strerror(errno) : "CPU already offline");
 		return;
 	}
-	offlined_cpu = OFFLINE_CPU;
+	WRITE_ONCE(offlined_cpu, OFFLINE_CPU);
 	n = cpu_op_write_switch(path, 0);
 	if (n) {
-		offlined_cpu = -1;
+		WRITE_ONCE(offlined_cpu, -1);
 		ksft_test_result_skip("offline cpu phase: cannot take CPU %d offline: %s\n",
 				      OFFLINE_CPU, strerror(-n));
 		return;
@@ -2950,7 +2984,7 @@ static void test_offline(long iters, double deadline)
 	bad = model_phase("offline cpu phase", iters, deadline, 1, &st);
 	st_off = st;
 	restore_cpu();
-	back = offlined_cpu < 0;
+	back = READ_ONCE(offlined_cpu) < 0;
 	refresh_online();
 	if (!back)
 		ksft_print_msg("could not bring CPU %d back online\n", OFFLINE_CPU);
@@ -3047,6 +3081,10 @@ static void any_wraps(const struct fcase *c, int *wraps)
 	}
 }
 
+#define MSG_CONC_FAILURE "FAILURE in concurrent mode: seed %#llx, iteration %ld: %s\n"
+#define MSG_CONC_MUTATIONS "concurrent mode: mapping changes: %lu remaps, %lu munmap+mmap, %lu mprotect, %lu MADV_DONTNEED, %lu forks\n"
+#define MSG_CONC_CAPPED "concurrent mode: stopped by the time cap after %ld of %ld vectors\n"
+
 static void test_concurrent(long iters, double deadline)
 {
 	pthread_t th[2];
@@ -3058,7 +3096,7 @@ static void test_concurrent(long iters, double deadline)
 	long it;
 	int i, bad = 0, wraps, nth = 0;
 
-	cur_phase = "concurrent mode";
+	WRITE_ONCE(cur_phase, "concurrent mode");
 	memset(&st, 0, sizeof(st));
 	/* A child whose copy of the cow range must never change. */
 	child_stop();
@@ -3073,10 +3111,10 @@ static void test_concurrent(long iters, double deadline)
 		return;
 	}
 	for (it = 0; it < iters && now() < deadline && !bad; it++) {
-		cur_iter = it;
+		WRITE_ONCE(cur_iter, it);
 		watchdog();
 		gen_case(&c, 0);
-		cur_case = &c;
+		WRITE_ONCE(cur_case, &c);
 		model_call(&c, &exp, 1);
 		kernel_call(&c, &got);
 		record(&c, &got, &st);
@@ -3099,29 +3137,27 @@ static void test_concurrent(long iters, double deadline)
 		} else if (got.ret > c.opcnt || (got.ret > 0 &&
 			   c.ops[got.ret - 1].op != CPU_COMPARE_EQ_OP &&
 			   c.ops[got.ret - 1].op != CPU_COMPARE_NE_OP)) {
-			bad = snprintf(why, sizeof(why), "returned %d, which is no compare of the vector",
-				       got.ret);
+			bad = snprintf(why, sizeof(why),
+				       "returned %d, which is no compare of the vector", got.ret);
 		}
 		if (!bad)
 			bad = check_state(why, sizeof(why), 1);
 		if (bad) {
-			ksft_print_msg("FAILURE in concurrent mode: seed %#llx, iteration %ld: %s\n",
-				       (unsigned long long)opt_seed, it, why);
+			ksft_print_msg(MSG_CONC_FAILURE, (unsigned long long)opt_seed, it, why);
 			print_case(&c);
 		}
 	}
-	cur_case = NULL;
+	WRITE_ONCE(cur_case, NULL);
 	__atomic_store_n(&conc_stop, 1, __ATOMIC_RELAXED);
 	watchdog();
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	print_stats("concurrent mode", &st, now() - t0);
 	st_conc = st;
-	ksft_print_msg("concurrent mode: mapping changes: %lu remaps, %lu munmap+mmap, %lu mprotect, %lu MADV_DONTNEED, %lu forks\n",
+	ksft_print_msg(MSG_CONC_MUTATIONS,
 		       mut_count[0], mut_count[1], mut_count[2], mut_count[3], mut_count[4]);
 	if (it < iters && !bad)
-		ksft_print_msg("concurrent mode: stopped by the time cap after %ld of %ld vectors\n",
-			       it, iters);
+		ksft_print_msg(MSG_CONC_CAPPED, it, iters);
 	if (!bad)
 		bad = check_state(why, sizeof(why), 1);
 	ksft_test_result(!bad, "concurrent mode: %lu vectors%s%s\n", st.runs,
@@ -3177,15 +3213,18 @@ static void test_coverage(long runs)
 	ksft_test_result_pass("coverage: every operation type ran, every outcome seen\n");
 }
 
-static void usage(const char *prog)
+static void print_usage(const char *prog)
 {
 	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS] [-k MISMATCHES] [-S] [-A|-a]\n", prog);
 	exit(KSFT_FAIL);
 }
 
+#define MSG_START "seed %#llx (-s), %ld vectors (-n, CPU_OPV_FUZZ_ITERS), then %ld with CPU %d offline and %ld concurrent; time cap %.0f s (CPU_OPV_FUZZ_SECONDS)\n"
+#define MSG_POOL "pool: %d mappings, page size %ld; vdso %s, vvar %s; huge page: %s; CPUs: %d possible, outside the mask: %d\n"
+
 int main(int argc, char **argv)
 {
-	unsigned char stack_buf[STACK_BUF] __attribute__((aligned(64)));
+	alignas(64) unsigned char stack_buf[STACK_BUF];
 	struct stats st;
 	double cap, t;
 	char why[640];
@@ -3221,11 +3260,11 @@ int main(int argc, char **argv)
 			opt_keep = strtol(optarg, NULL, 0);
 			break;
 		default:
-			usage(argv[0]);
+			print_usage(argv[0]);
 		}
 	}
 	if (opt_iters < 1 || opt_keep < 1)
-		usage(argv[0]);
+		print_usage(argv[0]);
 
 	ksft_print_header();
 	opt = cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG);
@@ -3239,7 +3278,7 @@ int main(int argc, char **argv)
 	t_start = now();
 	cap = opt_seconds > 0 ? opt_seconds : 1e9;
 	rng = opt_seed;
-	ksft_print_msg("seed %#llx (-s), %ld vectors (-n, CPU_OPV_FUZZ_ITERS), then %ld with CPU %d offline and %ld concurrent; time cap %.0f s (CPU_OPV_FUZZ_SECONDS)\n",
+	ksft_print_msg(MSG_START,
 		       (unsigned long long)opt_seed, opt_iters, opt_iters / 8 + 16,
 		       OFFLINE_CPU, opt_iters / 8 + 16, opt_seconds);
 
@@ -3247,7 +3286,7 @@ int main(int argc, char **argv)
 	pool_build();
 	if (check_state(why, sizeof(why), 0))
 		ksft_exit_fail_msg("the pool does not match the model after setup: %s\n", why);
-	ksft_print_msg("pool: %d mappings, page size %ld; vdso %s, vvar %s; huge page: %s; CPUs: %d possible, outside the mask: %d\n",
+	ksft_print_msg(MSG_POOL,
 		       NR_REGIONS, psz, regions[R_VDSO].present ? "yes" : "not found",
 		       regions[R_VVAR].present ? "yes" : "not found",
 		       thp_ok ? "yes" : thp_why, nr_cpu_ids, outside_cpu);

@@ -1509,13 +1509,15 @@ static void test_blocked_fault(void)
 
 	obs_init(&o);
 	if (faults < BLOCKERS)
-		obs_fail(&o, "only %d of %d calls reached their fault within %d ms: the others waited for the vmalloc budget",
+		obs_fail(&o,
+			 "only %d of %d calls reached their fault within %d ms: the others waited for the vmalloc budget",
 			 faults, BLOCKERS, BLOCK_WAIT_MS);
 	for (i = 0; i < BLOCKERS; i++)
 		if (b[i].ret != 0)
 			obs_fail(&o, "call %d returned %d (%s), want 0", i, b[i].ret,
 				 b[i].ret < 0 ? strerror(b[i].err) : "compare");
-	CHECK(o.ok, "blocked fault: no budget share held, %d calls of maximal share all reach their fault, then succeed%s\n",
+	CHECK(o.ok,
+	      "blocked fault: no budget share held, %d calls of maximal share all reach their fault, then succeed%s\n",
 	      BLOCKERS, o.msg);
 	for (i = 0; i < BLOCKERS; i++)
 		munmap(b[i].area, BLOCK_PAGES * page_size);

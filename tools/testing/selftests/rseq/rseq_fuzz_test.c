@@ -107,6 +107,19 @@
 #define SHORT_SPIN	200000	/* most iterations of a section with no sure event */
 #define LONG_SPIN	0xffffffffUL	/* "forever": a sure event must end it */
 
+/*
+ * One load or store, never merged or left out: for fields the kernel or
+ * another thread writes behind the compiler's back.
+ */
+#define LOAD_ONCE(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE_ONCE(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/*
+ * What rseq() returns on a kernel without the system call: the errno of a
+ * system call number no kernel has, learnt at start (see main()).
+ */
+static long no_syscall = 1;
+
 #ifndef AT_RSEQ_FEATURE_SIZE
 #define AT_RSEQ_FEATURE_SIZE	27
 #define AT_RSEQ_ALIGN		28
@@ -143,7 +156,7 @@ static int debug_rseq = -1;		/* syscalls in sections kill */
 static int have_fence;
 static char self_exe[PATH_MAX];
 static pid_t main_pid;
-static volatile int stop_hammer;
+static int stop_hammer;
 
 static pthread_mutex_t msg_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long fails[NTESTS], checks[NTESTS];
@@ -261,9 +274,10 @@ static const char *err_name(long e)
 	case -EPERM: return "EPERM";
 	case -EBUSY: return "EBUSY";
 	case -EFAULT: return "EFAULT";
-	case -ENOSYS: return "ENOSYS";
 	case -ENOMEM: return "ENOMEM";
 	}
+	if (e == no_syscall)
+		return "ENOSYS";
 	b = other[__atomic_fetch_add(&n, 1, __ATOMIC_RELAXED) & 3];
 	snprintf(b, sizeof(other[0]), "%ld", e);
 	return b;
@@ -299,15 +313,15 @@ struct idsnap {
  */
 static int ids_bad(struct rseq *area, struct idsnap *s)
 {
-	volatile struct rseq *a = area;
+	struct rseq *a = area;
 	int i;
 
 	for (i = 0; i < 8; i++) {
-		s->start = a->cpu_id_start;
-		s->cpu = a->cpu_id;
-		s->node = a->node_id;
-		s->cid = a->mm_cid;
-		if (a->cpu_id_start == s->start && a->cpu_id == s->cpu)
+		s->start = LOAD_ONCE(a->cpu_id_start);
+		s->cpu = LOAD_ONCE(a->cpu_id);
+		s->node = LOAD_ONCE(a->node_id);
+		s->cid = LOAD_ONCE(a->mm_cid);
+		if (LOAD_ONCE(a->cpu_id_start) == s->start && LOAD_ONCE(a->cpu_id) == s->cpu)
 			break;
 	}
 	if (s->cpu != s->start)
@@ -371,7 +385,7 @@ static void on_signal(int sig, siginfo_t *si, void *ucv)
 	(void)si;
 	ts.signals++;
 	if (a) {
-		uint64_t cs = ((volatile struct rseq *)a)->rseq_cs;
+		uint64_t cs = LOAD_ONCE(a->rseq_cs);
 
 		if (cs)
 			hfail(H_CS_SET, cs, ip, 0, 0);
@@ -449,7 +463,6 @@ static void block_sigalrm(int how)
  */
 static int ids_now(struct rseq *a, char *buf, size_t len)
 {
-	volatile struct rseq *v = a;
 	struct idsnap s;
 	int bad = ids_bad(a, &s), i, g = -1;
 	uint32_t c1 = s.cpu, c2 = s.cpu;
@@ -461,9 +474,9 @@ static int ids_now(struct rseq *a, char *buf, size_t len)
 		return 1;
 	}
 	for (i = 0; i < 10; i++) {
-		c1 = v->cpu_id;
+		c1 = LOAD_ONCE(a->cpu_id);
 		g = getcpu_();
-		c2 = v->cpu_id;
+		c2 = LOAD_ONCE(a->cpu_id);
 		if (c1 == (uint32_t)g && c2 == c1)
 			return 0;
 	}
@@ -540,6 +553,7 @@ enum { RES_OK, RES_EINVAL, RES_EPERM, RES_EBUSY, RES_EFAULT, RES_OTHER, RES_SKIP
 static const char *const res_names[NRES] = {
 	"ok", "EINVAL", "EPERM", "EBUSY", "EFAULT", "other", "unsure",
 };
+
 static unsigned long reg_cov[A_ALL][NRES];
 
 static int res_of(long r)
@@ -558,6 +572,7 @@ enum {
 	F_INHERIT, F_RO_ZERO, F_UNREG_RO, F_UNMAP, F_THREAD, F_SILENT, F_RO_SLEEP,
 	F_DONTNEED, NFORKOPS
 };
+
 static const char *const forkop_names[NFORKOPS] = {
 	"fork keeps the registration", "read-only area: SIGSEGV on return",
 	"unregister a read-only area", "area unmapped, then a sleep: SIGSEGV",
@@ -565,6 +580,7 @@ static const char *const forkop_names[NFORKOPS] = {
 	"area made read-only, a sleep and a signal: SIGSEGV",
 	"area page dropped, then a sleep: ids",
 };
+
 static unsigned long forkop_cov[NFORKOPS][2];	/* passed, failed */
 
 /* A thread's registration, as the model sees it. */
@@ -664,9 +680,11 @@ static const uint32_t some_lens[] = {
 	0, 1, 16, 28, 31, 33, 40, 48, 63, 64, 96, 128, 4096, 65536, 1U << 20,
 	0x7fffffff, 0xfffffffe, 0xffffffff,
 };
+
 static const int some_flags[] = {
 	2, 3, 4, 0x100, 0x101, INT_MIN, INT_MIN | 1, -1,
 };
+
 static const uintptr_t some_offsets[] = { 1, 2, 4, 8, 16, 24 };
 
 static uint32_t pick_len(struct regthr *t)
@@ -956,7 +974,8 @@ static void fork_op(struct regthr *t, unsigned long it, int op)
 	count(&checks[op == F_RO_SLEEP ? T_SWITCH : T_REG_CHILD]);
 	if (!ok) {
 		child_result(got, sizeof(got), how);
-		mismatch(op == F_RO_SLEEP ? T_SWITCH : T_REG_CHILD, "thread %d iter %lu [%s]: %s: %s",
+		mismatch(op == F_RO_SLEEP ? T_SWITCH : T_REG_CHILD,
+			 "thread %d iter %lu [%s]: %s: %s",
 			 t->idx, it, st, forkop_names[op], got);
 	}
 }
@@ -967,16 +986,14 @@ static void fork_op(struct regthr *t, unsigned long it, int op)
  */
 static int left_alone(struct rseq *a)
 {
-	volatile struct rseq *v = a;
-
-	v->cpu_id_start = TAG;
-	v->cpu_id = TAG;
-	v->node_id = TAG;
-	v->mm_cid = TAG;
+	STORE_ONCE(a->cpu_id_start, TAG);
+	STORE_ONCE(a->cpu_id, TAG);
+	STORE_ONCE(a->node_id, TAG);
+	STORE_ONCE(a->mm_cid, TAG);
 	raise(SIGUSR2);
 	sched_yield();
-	return v->cpu_id_start == TAG && v->cpu_id == TAG && v->node_id == TAG &&
-	       v->mm_cid == TAG;
+	return LOAD_ONCE(a->cpu_id_start) == TAG && LOAD_ONCE(a->cpu_id) == TAG &&
+	       LOAD_ONCE(a->node_id) == TAG && LOAD_ONCE(a->mm_cid) == TAG;
 }
 
 static void reg_call(struct regthr *t, unsigned long it)
@@ -1444,7 +1461,8 @@ static void gen_case(struct cs_case *c, uint64_t *r, unsigned long idx)
 		break;
 	case K_SIG_UNREADABLE:
 		/* The word before it is in the unmapped or PROT_NONE page. */
-		c->d.abort_ip = (uintptr_t)cs_map + page_size + 4 + 4 * rndn(r, 2 * page_size / 4 - 1);
+		c->d.abort_ip = (uintptr_t)cs_map + page_size + 4 +
+				4 * rndn(r, 2 * page_size / 4 - 1);
 		break;
 	case K_ABORT_LOW:
 		c->d.abort_ip = rndn(r, 4096);
@@ -1550,7 +1568,7 @@ struct helper {
 	pid_t target;
 	unsigned int interval;
 	uint64_t rng;
-	volatile int done;
+	int done;
 	int err;
 };
 
@@ -1573,11 +1591,11 @@ static void *helper_fn(void *arg)
 	case EVT_PREEMPT:
 		if (pin(0, h->cpu))
 			h->err = errno;
-		while (!h->done)
+		while (!LOAD_ONCE(h->done))
 			;
 		break;
 	case EVT_MIGRATE:
-		while (!h->done) {
+		while (!LOAD_ONCE(h->done)) {
 			if (pin(h->target, cpu_list[(h->cpu + 1 + i++) % ncpu_list]) &&
 			    errno != ESRCH)
 				h->err = errno;
@@ -1585,13 +1603,13 @@ static void *helper_fn(void *arg)
 		}
 		break;
 	case EVT_TGKILL:
-		while (!h->done) {
+		while (!LOAD_ONCE(h->done)) {
 			syscall(SYS_tgkill, getpid(), h->target, SIGUSR1);
 			sleep_us(h->interval);
 		}
 		break;
 	case EVT_FENCE:
-		while (!h->done) {
+		while (!LOAD_ONCE(h->done)) {
 			if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ))
 				h->err = errno;
 			sleep_us(h->interval);
@@ -1628,7 +1646,7 @@ static void arm_check(const struct cs_case *c)
  */
 static int run_case(const struct cs_case *c)
 {
-	volatile struct rseq *a = &main_area;
+	struct rseq *a = &main_area;
 	uint64_t *slot = (uint64_t *)&main_area.rseq_cs;
 	struct helper h = { .mode = c->mode, .interval = c->interval };
 	unsigned long hf = ts.hfails;
@@ -1659,9 +1677,9 @@ static int run_case(const struct cs_case *c)
 		setitimer(ITIMER_REAL, &it, NULL);
 	}
 	if (c->tflags)
-		a->flags = c->tflags;
+		STORE_ONCE(a->flags, c->tflags);
 	if (c->tag)
-		a->cpu_id_start = TAG;
+		STORE_ONCE(a->cpu_id_start, TAG);
 	if (st != ST_BAD)
 		arm_check(c);
 	if (is_kill_mode(c->mode))
@@ -1669,11 +1687,11 @@ static int run_case(const struct cs_case *c)
 			      c->mode == EVT_SELF ? SIGALRM : 0);
 	else
 		ret = cs_spin(slot, (struct rseq_cs *)ptr, c->count);
-	after = a->rseq_cs;
+	after = LOAD_ONCE(a->rseq_cs);
 	if (c->post == POST_NONE)
-		a->rseq_cs = 0;
+		STORE_ONCE(a->rseq_cs, 0);
 	ts.armed_len = 0;
-	h.done = 1;
+	STORE_ONCE(h.done, 1);
 	if (c->mode == EVT_TIMER) {
 		struct itimerval it = { { 0, 0 }, { 0, 0 } };
 
@@ -1682,12 +1700,12 @@ static int run_case(const struct cs_case *c)
 	if (helper)
 		pthread_join(h.th, NULL);
 	if (c->tflags)
-		a->flags = 0;
+		STORE_ONCE(a->flags, 0);
 	if (ret == 1) {
 		code = OUT_ABORT;
 		if (after)
 			code |= CF_NOCLEAR;
-		if (c->tag && a->cpu_id_start == TAG)
+		if (c->tag && LOAD_ONCE(a->cpu_id_start) == TAG)
 			code |= CF_TAG;
 	} else if (ret == 0) {
 		code = OUT_COMPLETE;
@@ -1701,9 +1719,9 @@ static int run_case(const struct cs_case *c)
 	}
 	if (c->post == POST_RAISE) {
 		raise(SIGUSR1);
-		if (a->rseq_cs)
+		if (LOAD_ONCE(a->rseq_cs))
 			code |= CF_STALE;
-		a->rseq_cs = 0;
+		STORE_ONCE(a->rseq_cs, 0);
 	}
 	if (helper && h.err)
 		code |= CF_SETUP;
@@ -1803,8 +1821,8 @@ static void judge(int t, const struct cs_case *c, int code, int sig)
 			describe_hfail(extra + strlen(extra), sizeof(extra) - strlen(extra));
 	}
 	if (sig > 0 && sig != SIGSEGV)
-		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), ", killed by signal %d",
-			 sig);
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+			 ", killed by signal %d", sig);
 	if (sig < 0)
 		strcat(extra, ", still running after the time limit");
 	describe_case(desc, sizeof(desc), c);
@@ -2024,7 +2042,7 @@ static void *hammer_fork(void *arg)
 	(void)arg;
 	register_hammer(0);
 	reg_tids[NREG] = gettid_();
-	while (!stop_hammer) {
+	while (!LOAD_ONCE(stop_hammer)) {
 		what = rndn(&r, 4);
 		pid = fork();
 		if (pid < 0) {
@@ -2049,8 +2067,8 @@ static void *hammer_fork(void *arg)
 		}
 		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
 		    WEXITSTATUS(status))
-			mismatch(T_HAMMER, "hammer child (%s) ended with status %#x", fork_names[what],
-				 status);
+			mismatch(T_HAMMER, "hammer child (%s) ended with status %#x",
+				 fork_names[what], status);
 		count(&ham_forks[what]);
 		count(&checks[T_HAMMER]);
 		check_handler(T_IDS, "fork hammer");
@@ -2070,7 +2088,7 @@ static void *hammer_mmap(void *arg)
 	(void)arg;
 	register_hammer(1);
 	reg_tids[NREG + 1] = gettid_();
-	while (!stop_hammer) {
+	while (!LOAD_ONCE(stop_hammer)) {
 		/* Two pages at least, to leave one-page holes alone. */
 		len = (2 + rndn(&r, 15)) * page_size;
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2104,7 +2122,7 @@ static void *hammer_signal(void *arg)
 	(void)arg;
 	register_hammer(2);
 	reg_tids[NREG + 2] = gettid_();
-	while (!stop_hammer) {
+	while (!LOAD_ONCE(stop_hammer)) {
 		tid = reg_tids[rndn(&r, ARRAY_SIZE(reg_tids))];
 		if (tid) {
 			syscall(SYS_tgkill, main_pid, tid, rndn(&r, 2) ? SIGUSR1 : SIGUSR2);
@@ -2199,7 +2217,7 @@ static void learn_system(void)
 	}
 	fclose(f);
 	if (readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1) < 0)
-		strcpy(self_exe, "/proc/self/exe");
+		snprintf(self_exe, sizeof(self_exe), "/proc/self/exe");
 }
 
 static unsigned long env_ul(const char *name, unsigned long def)
@@ -2209,7 +2227,7 @@ static unsigned long env_ul(const char *name, unsigned long def)
 	return v && *v ? strtoul(v, NULL, 0) : def;
 }
 
-static void usage(const char *prog)
+static void print_usage(const char *prog)
 {
 	fprintf(stderr, "usage: %s [-s SEED] [-n ITERS] [-t SECONDS]\n", prog);
 	exit(KSFT_FAIL);
@@ -2221,11 +2239,21 @@ static void result(int t, const char *what, unsigned long n)
 			 fails[t] ? " (see above)" : "");
 }
 
+/* Messages whose format is too long for one line with the call. */
+#define SYSTEM_FMT \
+	"%d CPUs, AT_RSEQ_FEATURE_SIZE %u, AT_RSEQ_ALIGN %u, TASK_SIZE in [%#llx, %#llx]\n"
+#define HAMMER_FMT \
+	"hammer: %lu forks (%lu exit, %lu inherit, %lu /bin/true, %lu self), %lu maps, %lu signals\n"
+#define TIMES_FMT \
+	"sections in this process done at %.1f s, in children at %.1f s, registration threads at %.1f s\n"
+
+static const char main_thread[] = "main thread";
+
 int main(int argc, char **argv)
 {
+	void *(*hfn[NHAMMER])(void *) = { hammer_fork, hammer_mmap, hammer_signal };
 	const char *tun = getenv("GLIBC_TUNABLES");
 	pthread_t hammers[NHAMMER];
-	void *(*hfn[NHAMMER])(void *) = { hammer_fork, hammer_mmap, hammer_signal };
 	unsigned long calls = 0, skipped = 0;
 	int opt, i, k, have_seed = 0;
 	double elapsed, t_self = 0, t_child = 0, t_reg;
@@ -2252,7 +2280,7 @@ int main(int argc, char **argv)
 			seconds = strtoul(optarg, NULL, 0);
 			break;
 		default:
-			usage(argv[0]);
+			print_usage(argv[0]);
 		}
 	}
 	if (!have_seed) {
@@ -2264,13 +2292,13 @@ int main(int argc, char **argv)
 	t_start = now();
 	main_pid = getpid();
 	ksft_print_header();
-	if (!getauxval(AT_RSEQ_FEATURE_SIZE) || sys_rseq(0, 0, 0, 0) == -ENOSYS)
+	no_syscall = syscall(0x7fffffffL) < 0 ? -errno : 1;
+	if (!getauxval(AT_RSEQ_FEATURE_SIZE) || sys_rseq(0, 0, 0, 0) == no_syscall)
 		ksft_exit_skip("kernel without rseq\n");
 	learn_system();
 	ksft_print_msg("seed %llu (rerun with -s %llu), %lu iterations, at most %u seconds\n",
 		       (unsigned long long)seed, (unsigned long long)seed, iters, seconds);
-	ksft_print_msg("%d CPUs, AT_RSEQ_FEATURE_SIZE %u, AT_RSEQ_ALIGN %u, TASK_SIZE in [%#llx, %#llx]\n",
-		       ncpus, feature_size, rseq_align, (unsigned long long)user_lo,
+	ksft_print_msg(SYSTEM_FMT, ncpus, feature_size, rseq_align, (unsigned long long)user_lo,
 		       (unsigned long long)user_hi);
 	ksft_set_plan(8);
 	install_handlers();
@@ -2311,10 +2339,10 @@ int main(int argc, char **argv)
 		skipped += regthr[i].skipped;
 	}
 	t_reg = now() - t_start;
-	stop_hammer = 1;
+	STORE_ONCE(stop_hammer, 1);
 	for (i = 0; i < NHAMMER; i++)
 		pthread_join(hammers[i], NULL);
-	check_handler(T_IDS, "main thread");
+	check_handler(T_IDS, main_thread);
 	elapsed = now() - t_start;
 
 	ksft_print_msg("registration calls:   %-8s %7s %7s %7s %7s %7s %7s %7s\n", "area",
@@ -2330,35 +2358,39 @@ int main(int argc, char **argv)
 #ifndef NO_CS_ASM
 	print_cs_cov();
 #endif
-	ksft_print_msg("hammer: %lu forks (%lu exit, %lu inherit, %lu /bin/true, %lu self), %lu maps, %lu signals\n",
-		       ham_forks[0] + ham_forks[1] + ham_forks[2] + ham_forks[3], ham_forks[0],
-		       ham_forks[1], ham_forks[2], ham_forks[3], ham_maps, ham_signals);
-	ksft_print_msg("sections in this process done at %.1f s, in children at %.1f s, registration threads at %.1f s\n",
-		       t_self, t_child, t_reg);
+	ksft_print_msg(HAMMER_FMT, ham_forks[0] + ham_forks[1] + ham_forks[2] + ham_forks[3],
+		       ham_forks[0], ham_forks[1], ham_forks[2], ham_forks[3], ham_maps,
+		       ham_signals);
+	ksft_print_msg(TIMES_FMT, t_self, t_child, t_reg);
 	ksft_print_msg("%.1f seconds%s\n", elapsed,
 		       elapsed >= 0.9 * seconds ? " (time cap reached: fewer iterations run)" : "");
 
-	ksft_test_result(!fails[T_REG], "registration model: %lu calls in %d threads (%lu skipped), %lu mismatches\n",
+	ksft_test_result(!fails[T_REG],
+			 "registration model: %lu calls in %d threads (%lu skipped), %lu mismatches\n",
 			 calls, NREG, skipped, fails[T_REG]);
 	result(T_REG_CHILD, "registration in forked children and new threads",
 	       checks[T_REG_CHILD]);
-	result(T_SWITCH, "ids stored after a switch when the area no longer shows them (page dropped, unmapped, made read-only)",
+	result(T_SWITCH,
+	       "ids stored after a switch when the area no longer shows them (page dropped, unmapped, made read-only)",
 	       checks[T_SWITCH]);
-	result(T_IDS, "id fields valid after registration, signals and aborts, reset after unregistration",
+	result(T_IDS,
+	       "id fields valid after registration, signals and aborts, reset after unregistration",
 	       checks[T_IDS]);
 #ifdef NO_CS_ASM
 	ksft_test_result_skip("sections in this process: no assembly for this architecture\n");
 	ksft_test_result_skip("sections in children: no assembly for this architecture\n");
 	ksft_test_result_skip("flag warnings: no assembly for this architecture\n");
 #else
-	result(T_CS_SELF, "sections in this process (complete or abort) under preemption, migration, signals, fences",
+	result(T_CS_SELF,
+	       "sections in this process (complete or abort) under preemption, migration, signals, fences",
 	       self_cases);
 	result(T_CS_CHILD, "sections in forked children (SIGSEGV expected)", child_cases);
 	{
 		char msg[512];
 		int how = flag_warnings(msg, sizeof(msg));
 
-		ksft_test_result_report(how, "kernel log warns of deprecated and unknown flags: %s\n",
+		ksft_test_result_report(how,
+					"kernel log warns of deprecated and unknown flags: %s\n",
 					msg);
 	}
 #endif
