@@ -7,9 +7,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <linux/userfaultfd.h>
 
 #include "cpu-op.h"
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 #define PTR64(p) ((__u64)(uintptr_t)(p))
 
@@ -129,4 +135,71 @@ long cpu_op_sparse_vmalloc_bytes(void)
 			total += size;
 	fclose(f);
 	return total;
+}
+
+long cpu_op_read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+int cpu_op_uffd_open(char *why, size_t len)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	const char *sys_why = "no syscall number", *dev_why = "not tried (old headers)";
+	int fd = -1;
+
+#ifdef __NR_userfaultfd
+	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	sys_why = strerror(errno);
+#endif
+#ifdef USERFAULTFD_IOC_NEW
+	if (fd < 0) {
+		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+
+		if (dev >= 0) {
+			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+			close(dev);
+		}
+		dev_why = strerror(errno);
+	}
+#endif
+	if (fd < 0) {
+		snprintf(why, len, "userfaultfd(): %s, /dev/userfaultfd: %s (CONFIG_USERFAULTFD?)",
+			 sys_why, dev_why);
+		return -1;
+	}
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		snprintf(why, len, "UFFDIO_API: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+const char *cpu_op_errname(int e)
+{
+	static const struct {
+		int e;
+		const char *name;
+	} names[] = {
+		{ EINVAL, "EINVAL" }, { EFAULT, "EFAULT" }, { EAGAIN, "EAGAIN" },
+		{ ENOMEM, "ENOMEM" }, { EINTR, "EINTR" }, { EPERM, "EPERM" },
+		{ EBUSY, "EBUSY" }, { EOVERFLOW, "EOVERFLOW" }, { EACCES, "EACCES" },
+		{ ENODEV, "ENODEV" }, { ENOENT, "ENOENT" }, { ENXIO, "ENXIO" },
+		{ EIO, "EIO" }, { EOPNOTSUPP, "EOPNOTSUPP" }, { ESRCH, "ESRCH" },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (names[i].e == e)
+			return names[i].name;
+	return strerror(e);
 }

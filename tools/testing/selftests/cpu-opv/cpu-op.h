@@ -52,4 +52,16 @@ long cpu_op_sparse_vmalloc_bytes(void);
  */
 int cpu_op_write_switch(const char *path, int on);
 
+/* For tests: the number a file such as a debugfs value holds, or -1. */
+long cpu_op_read_long(const char *path);
+
+/*
+ * For tests: a non-blocking userfaultfd with its API handshake done, or
+ * -1 with the reason in @why.
+ */
+int cpu_op_uffd_open(char *why, size_t len);
+
+/* For tests: the name of errno value @e ("EINVAL"), or its description. */
+const char *cpu_op_errname(int e);
+
 #endif /* CPU_OP_H */

@@ -297,19 +297,6 @@ static char *map_pages(long n)
 	return p;
 }
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* Reads a whole /proc file into a growing buffer; returns its length. */
 static long slurp(const char *path, char **buf, long *size)
 {
@@ -906,12 +893,12 @@ static void read_budget(void)
 	char *base = map_pages(4);
 	long peak;
 
-	budget_bytes = read_long(BUDGET_FILE);
+	budget_bytes = cpu_op_read_long(BUDGET_FILE);
 	alias_bytes = -1;
 	if (budget_bytes > 0 && !cpu_op_write_switch(PEAK_FILE, 0)) {
 		cpu_op_memcpy(&op, 0, base + page_size - 8, base + 3 * page_size, 16);
 		if (!cpu_opv(&op, 1, sched_getcpu(), 0)) {
-			peak = read_long(PEAK_FILE);
+			peak = cpu_op_read_long(PEAK_FILE);
 			if (peak > 0)
 				alias_bytes = peak;
 		}
@@ -1393,36 +1380,6 @@ static void test_latency_budget(void)
  * 4. Callers blocked in a fault: no pin, no budget held.
  * ---------------------------------------------------------------------
  */
-static int uffd_open(char *why, size_t len)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	int fd = -1;
-
-#ifdef __NR_userfaultfd
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-#endif
-#ifdef USERFAULTFD_IOC_NEW
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
-		if (dev >= 0) {
-			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-			close(dev);
-		}
-	}
-#endif
-	if (fd < 0) {
-		snprintf(why, len, "userfaultfd: %s (CONFIG_USERFAULTFD?)", strerror(errno));
-		return -1;
-	}
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		snprintf(why, len, "UFFDIO_API: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 struct blocked {
 	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
 	int nops;
@@ -1523,7 +1480,7 @@ static void test_blocked(void)
 		k = 1;
 	if (k > MAX_BLOCKED)
 		k = MAX_BLOCKED;
-	uffd = uffd_open(why, sizeof(why));
+	uffd = cpu_op_uffd_open(why, sizeof(why));
 	if (uffd < 0) {
 		ksft_test_result_skip("blocked: pins held across a fault: %s\n", why);
 		ksft_test_result_skip("blocked: budget held across a fault: %s\n", why);

@@ -36,19 +36,6 @@
 
 static long page_size;
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static int write_zero(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -126,7 +113,7 @@ int main(int argc, char **argv)
 	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
 		ksft_exit_skip("cpu_opv() is not available: %s\n",
 			       strerror(errno));
-	budget = read_long(BUDGET_FILE);
+	budget = cpu_op_read_long(BUDGET_FILE);
 	if (budget <= 0 || write_zero(PEAK_FILE))
 		ksft_exit_skip("cannot use %s and %s (debugfs not mounted?)\n",
 			       BUDGET_FILE, PEAK_FILE);
@@ -160,7 +147,7 @@ int main(int argc, char **argv)
 	}
 	ksft_test_result(!failed, "every process completed its %d maximal vectors (%d failed)\n",
 			 calls, failed);
-	peak = read_long(PEAK_FILE);
+	peak = cpu_op_read_long(PEAK_FILE);
 	ksft_test_result(peak > 0 && peak <= budget,
 			 "aliases peaked at %ld bytes of vmalloc space, budget %ld\n",
 			 peak, budget);

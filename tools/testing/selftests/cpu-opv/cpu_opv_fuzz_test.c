@@ -2369,25 +2369,10 @@ static int check_state(char *why, size_t n, int inv_only)
 /* Reporting                                                          */
 /* ------------------------------------------------------------------ */
 
-static const char *errname(int e)
-{
-	switch (e) {
-	case EINVAL: return "EINVAL";
-	case EFAULT: return "EFAULT";
-	case EAGAIN: return "EAGAIN";
-	case ENOMEM: return "ENOMEM";
-	case EINTR: return "EINTR";
-	case EPERM: return "EPERM";
-	case EBUSY: return "EBUSY";
-	case EOVERFLOW: return "EOVERFLOW";
-	default: return strerror(e);
-	}
-}
-
 static const char *outcome_str(const struct outcome *o, char *buf, size_t n)
 {
 	if (o->ret == -1)
-		snprintf(buf, n, "-1/%s", errname(o->err));
+		snprintf(buf, n, "-1/%s", cpu_op_errname(o->err));
 	else if (o->ret)
 		snprintf(buf, n, "%d (compare %d stopped the vector)", o->ret, o->ret);
 	else

@@ -236,27 +236,6 @@ static long errtab[NR_KINDS][ERRNO_SLOTS][2];
 static long bad_results, aff_mismatch, corruption;
 static int nr_reports;
 
-static const char *errname(int e)
-{
-	switch (e) {
-	case EINVAL: return "EINVAL";
-	case EFAULT: return "EFAULT";
-	case EAGAIN: return "EAGAIN";
-	case ENOMEM: return "ENOMEM";
-	case EINTR: return "EINTR";
-	case EBUSY: return "EBUSY";
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case ENODEV: return "ENODEV";
-	case ENOENT: return "ENOENT";
-	case ENXIO: return "ENXIO";
-	case EIO: return "EIO";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ESRCH: return "ESRCH";
-	}
-	return "errno";
-}
-
 /* A message from any thread, as one write, at most MAX_REPORTS of them. */
 static __printf(1, 2) void report(const char *fmt, ...)
 {
@@ -280,7 +259,7 @@ static void record_err(enum kind k, int err, int legit, int cpu,
 	__atomic_fetch_add(&errtab[k][slot][!!legit], 1, __ATOMIC_RELAXED);
 	if (!legit)
 		report("unexpected: %s: %s on CPU %d: %s (%d)\n",
-		       kind_names[k], what, cpu, errname(err), err);
+		       kind_names[k], what, cpu, cpu_op_errname(err), err);
 }
 
 static void bad_result(long *counter, const char *fmt, ...)
@@ -1476,7 +1455,7 @@ static void check_errnos(void)
 				if (!errtab[k][e][l])
 					continue;
 				ksft_print_msg("%s: %s (%d) x %ld, %s\n",
-					       kind_names[k], errname(e), e,
+					       kind_names[k], cpu_op_errname(e), e,
 					       errtab[k][e][l],
 					       l ? "legitimate" : "UNEXPECTED");
 				if (!l)

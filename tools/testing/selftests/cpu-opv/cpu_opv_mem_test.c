@@ -1148,41 +1148,6 @@ struct uffd_mon {
 	uint64_t fault_addr;
 };
 
-/* A userfaultfd, or -1 with @why set. */
-static int uffd_open(char *why, size_t len)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	const char *sys_why = "no syscall number", *dev_why = "not tried (old headers)";
-	int fd = -1;
-
-#ifdef __NR_userfaultfd
-	fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	sys_why = strerror(errno);
-#endif
-#ifdef USERFAULTFD_IOC_NEW
-	if (fd < 0) {
-		int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
-		if (dev >= 0) {
-			fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
-			close(dev);
-		}
-		dev_why = strerror(errno);
-	}
-#endif
-	if (fd < 0) {
-		snprintf(why, len, "userfaultfd(): %s, /dev/userfaultfd: %s (CONFIG_USERFAULTFD?)",
-			 sys_why, dev_why);
-		return -1;
-	}
-	if (ioctl(fd, UFFDIO_API, &api)) {
-		snprintf(why, len, "UFFDIO_API: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static void mon_fail(struct uffd_mon *m, const char *step)
 {
 	if (!m->failed) {
@@ -1288,7 +1253,7 @@ static void lost_update(const char *what, uint64_t *word, uint64_t old, long fof
 	void *zeros;
 
 	memset(&m, 0, sizeof(m));
-	m.uffd = uffd_open(why, sizeof(why));
+	m.uffd = cpu_op_uffd_open(why, sizeof(why));
 	if (m.uffd < 0) {
 		ksft_test_result_skip("%s: %s\n", what, why);
 		return;
@@ -1455,7 +1420,7 @@ static void test_blocked_fault(void)
 	char why[160];
 	struct obs o;
 
-	uffd = uffd_open(why, sizeof(why));
+	uffd = cpu_op_uffd_open(why, sizeof(why));
 	if (uffd < 0) {
 		ksft_test_result_skip("blocked fault: no pin held: %s\n", why);
 		ksft_test_result_skip("blocked fault: no budget share held: %s\n", why);
