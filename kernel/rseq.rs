@@ -39,9 +39,8 @@
 //! the tracepoints.
 
 use core::mem::size_of;
-use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
-    bindings,
+    bindings, c_str,
     cpu::CpuId,
     prelude::*,
     ptrace::PtRegs,
@@ -54,8 +53,6 @@ use kernel::{
         UserPtr, UserSlice,
     },
 };
-
-const __LOG_PREFIX: &[u8] = b"rseq\0";
 
 /// The ids the current task's area must show while it runs on `cpu`.
 fn current_ids(cur: &Current, cpu: CpuId) -> Ids {
@@ -146,27 +143,14 @@ fn current_cs(reg: &Registration) -> Result<Option<CriticalSection>> {
     Ok(Some(cs))
 }
 
-static DEPRECATED_WARNED: AtomicBool = AtomicBool::new(false);
-static UNKNOWN_WARNED: AtomicBool = AtomicBool::new(false);
 /// Refuses flags in `struct rseq_cs` or `struct rseq`: the deprecated
 /// no-restart flags were removed in Linux 6.0 and kill the thread, with a
 /// warning the first time each kind is seen.
-fn check_flags(flags: u32, structure: &str) -> Result {
-    let Err(bad) = rseq::check_flags(flags) else {
+fn check_flags(flags: u32, structure: &CStr) -> Result {
+    if rseq::check_flags(flags).is_ok() {
         return Ok(());
-    };
-    if bad.deprecated != 0 && !DEPRECATED_WARNED.swap(true, Ordering::Relaxed) {
-        pr_warn!(
-            "Deprecated flags ({}) in {structure} ABI structure\n",
-            bad.deprecated
-        );
     }
-    if bad.unknown != 0 && !UNKNOWN_WARNED.swap(true, Ordering::Relaxed) {
-        pr_warn!(
-            "Unknown flags ({}) in {structure} ABI structure\n",
-            bad.unknown
-        );
-    }
+    rseq::warn_bad_flags(structure, flags);
     Err(EINVAL)
 }
 
@@ -182,8 +166,8 @@ fn fixup_ip(reg: &Registration, regs: &mut PtRegs) -> Result {
     if !cs.contains(ip as u64) {
         return clear_cs(reg);
     }
-    check_flags(cs.raw().flags, "rseq_cs")?;
-    check_flags(word::get::<u32>(reg.field(field::FLAGS))?, "rseq")?;
+    check_flags(cs.raw().flags, c_str!("rseq_cs"))?;
+    check_flags(word::get::<u32>(reg.field(field::FLAGS))?, c_str!("rseq"))?;
     clear_cs(reg)?;
     rseq::count(Stat::Fixup);
     rseq::trace_ip_fixup(ip, &cs);

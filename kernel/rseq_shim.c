@@ -2,7 +2,7 @@
 /*
  * C side of the restartable sequences implementation in kernel/rseq.rs:
  * the system call entry, which needs the per-architecture SYSCALL_DEFINE
- * wrappers, the rseq tracepoints, and two warnings.
+ * wrappers, the rseq tracepoints, and the warnings.
  */
 
 #include <linux/bug.h>
@@ -63,6 +63,32 @@ void rseq_warn_signature(u32 found, u32 expected, unsigned long addr)
 void rseq_warn_mm_cid(int mm_cid)
 {
 	WARN_ON_ONCE(mm_cid < 0);
+}
+
+/**
+ * rseq_warn_flags() - Check the flags field of an rseq ABI structure.
+ * @str: Name of the structure, for the warning.
+ * @flags: Value of its flags field.
+ *
+ * No flag has been valid since the no-restart flags were deprecated.
+ * Warns once about deprecated flags and once about unknown ones, in the
+ * C implementation's wording, which log scanners may look for.
+ *
+ * Return: true when @flags is not zero: the thread is to be killed.
+ */
+bool rseq_warn_flags(const char *str, u32 flags)
+{
+	const u32 deprecated = RSEQ_CS_FLAG_NO_RESTART_ON_PREEMPT |
+			       RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL |
+			       RSEQ_CS_FLAG_NO_RESTART_ON_MIGRATE;
+
+	if (flags & deprecated)
+		pr_warn_once("Deprecated flags (%u) in %s ABI structure\n",
+			     flags & deprecated, str);
+	if (flags & ~deprecated)
+		pr_warn_once("Unknown flags (%u) in %s ABI structure\n",
+			     flags & ~deprecated, str);
+	return flags != 0;
 }
 
 /**

@@ -606,6 +606,15 @@ pub fn warn_bad_signature(found: u32, expected: u32, addr: UserPtr) {
     unsafe { bindings::rseq_warn_signature(found, expected, addr as _) }
 }
 
+/// Warns that `structure` (`rseq` or `rseq_cs`) has `flags` set, before
+/// the thread is killed for it: once for deprecated flags and once for
+/// unknown ones, in the C implementation's wording (see [`check_flags`]).
+pub fn warn_bad_flags(structure: &CStr, flags: u32) {
+    // SAFETY: `structure` is a NUL-terminated string that outlives the
+    // call; the C function only prints it and the plain value `flags`.
+    unsafe { bindings::rseq_warn_flags(structure.as_char_ptr(), flags) };
+}
+
 /// Warns, once, with a backtrace (`WARN_ON_ONCE()`, as the C
 /// implementation does), that the current task's `mm_cid` is negative
 /// when it is about to be stored.

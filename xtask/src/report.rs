@@ -63,6 +63,17 @@ pub fn record(paths: &Paths, stage: &str, t: &Tally) -> Result<()> {
     util::write(&paths.results().join(format!("{stage}.txt")), t.to_text())
 }
 
+/// At most this many failure lines are printed for one guest run.
+const MAX_FAILURE_LINES: usize = 60;
+
+/// Whether a console line says why a test failed: a `not ok` result at
+/// any depth (but not a TODO or SKIP one) or a fuzzer's `MISMATCH`.
+fn is_failure_line(l: &str) -> bool {
+    let s = l.trim_start_matches(|c: char| c == '#' || c == ' ');
+    (s.starts_with("not ok ") && !s.contains("# SKIP") && !s.contains("# TODO"))
+        || s.starts_with("MISMATCH")
+}
+
 /// Prints the table for one guest run and returns its tally. On failure
 /// also prints the problems, the last 50 console lines and the log path.
 pub fn print_verdict(paths: &Paths, arch: &str, v: &Verdict) -> Tally {
@@ -119,6 +130,18 @@ pub fn print_verdict(paths: &Paths, arch: &str, v: &Verdict) -> Tally {
         let text = std::fs::read(&log).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         let lines: Vec<&str> = text.lines().collect();
+        // The reasons: failed subtests and the mismatches fuzzers print,
+        // which the tail of a long log rarely still shows.
+        let why: Vec<&&str> = lines.iter().filter(|l| is_failure_line(l)).collect();
+        if !why.is_empty() {
+            println!("{arch}: failure lines in the console log:");
+            for l in why.iter().take(MAX_FAILURE_LINES) {
+                println!("  | {l}");
+            }
+            if why.len() > MAX_FAILURE_LINES {
+                println!("  | ... {} more", why.len() - MAX_FAILURE_LINES);
+            }
+        }
         println!("{arch}: last 50 console lines:");
         for l in &lines[lines.len().saturating_sub(50)..] {
             println!("  | {l}");
@@ -180,5 +203,15 @@ mod tests {
         };
         assert_eq!(Tally::parse(&t.to_text()), t);
         assert_eq!(Tally::parse("garbage\n"), Tally::default());
+    }
+
+    #[test]
+    fn failure_lines() {
+        assert!(is_failure_line("# not ok 3 kernel log warns"));
+        assert!(is_failure_line("not ok 3 selftests: rseq: rseq_fuzz_test # exit=1"));
+        assert!(is_failure_line("# # MISMATCH registration: seed 1 ..."));
+        assert!(!is_failure_line("# ok 7 flag warnings"));
+        assert!(!is_failure_line("# not ok 2 x # SKIP no assembly"));
+        assert!(!is_failure_line("    # rust_doctest: not ok in prose"));
     }
 }
