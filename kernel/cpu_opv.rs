@@ -13,19 +13,21 @@
 //! operation having run:
 //!
 //! 1. Copy and check the vector (`kernel::cpu_opv::engine`).
-//! 2. Reserve from a global budget the vmalloc space the vector's aliases
-//!    (step 3) may need, waiting if other calls hold too much of it, and
-//!    pin the pages of every operand, for writing where the operation
-//!    writes, so that they can be neither unmapped nor swapped out. Each
-//!    operand has its own pin, even where operands share an address: a
-//!    read pin may reach pages the caller must not write (the zero page,
-//!    the page cache behind a private file mapping), so only the
-//!    operand's own write pin may ever be stored through. Pages are
-//!    pinned only when present; if one is not, the pins and the budget
-//!    share are released and the operands faulted in before trying
-//!    again, so that neither is held while a fault is handled (it may
-//!    wait for I/O, a userfaultfd or FUSE server) or the budget waited
-//!    for.
+//! 2. Take the caller's mmap lock, reserve from a global budget the
+//!    vmalloc space the vector's aliases (step 3) may need, and pin the
+//!    pages of every operand, for writing where the operation writes, so
+//!    that they can be neither unmapped nor swapped out. Each operand has
+//!    its own pin, even where operands share an address: a read pin may
+//!    reach pages the caller must not write (the zero page, the page
+//!    cache behind a private file mapping), so only the operand's own
+//!    write pin may ever be stored through. The lock is taken with
+//!    nothing held, and the budget share without waiting, under it; if
+//!    the budget is short, the lock is dropped and the budget waited for
+//!    with nothing held. Pages are pinned only when present; if one is
+//!    not, the pins and the budget share are released and the operands
+//!    faulted in before trying again. So no pin and no budget share is
+//!    held while a fault is handled (it may wait for I/O, a userfaultfd
+//!    or FUSE server), the mmap lock or the budget waited for.
 //! 3. Reach each operand through a kernel mapping of its own pin: the
 //!    direct map when it lies in one lowmem page, otherwise a vmalloc
 //!    alias at the user address's cache colour (read-only for a read pin).
@@ -49,7 +51,7 @@ use kernel::{
     prelude::*,
     smp::{self, HotplugReadGuard, PreemptGuard},
     uaccess::{UserPtr, UserSlice},
-    user_pages::{self, pages_spanned, PinnedPages, ReadOnly, Writable},
+    user_pages::{self, pages_spanned, MmapReadGuard, PinnedPages, ReadOnly, Writable},
     vmap::Alias,
 };
 
@@ -93,7 +95,8 @@ enum Pin {
 
 impl Pin {
     /// Whether the operand must be reached through a vmalloc alias: it
-    /// crosses a page or lies in highmem, or `vmap_all` asks for it.
+    /// crosses a page or lies in highmem, or `vmap_all` asks for it (the
+    /// data cache aliases, or debugfs forces aliases).
     fn needs_alias(&self, vmap_all: bool) -> bool {
         vmap_all
             || !match self {
@@ -136,12 +139,16 @@ struct Pinned {
 
 /// Reserves the vmalloc budget for the aliases the vector may need and
 /// pins the pages of every operand, each with the access its operation
-/// needs, never holding a pin or the budget while a page fault is
-/// handled or the budget is waited for: the pages are pinned only if
-/// present ([`PinnedPages::pin_nofault`]); if one is not, the pins and
-/// the budget are released, every operand is faulted in, and the call
-/// starts over, `PIN_TRIES` times at most. A fault the operand cannot
-/// take is `EFAULT`, or `EAGAIN` if its `expect_fault` byte is set.
+/// needs, never holding a pin or the budget while something slow is
+/// waited for: the mmap lock is taken first, with nothing held; the
+/// budget share is taken under it only if free (otherwise the lock is
+/// dropped and the budget waited for); the pages are pinned only if
+/// present ([`PinnedPages::pin_nofault`]). If one is not, or a read pin
+/// could not yet move its page out of a movable zone, the pins and the
+/// budget are released, every operand is faulted in, and the call starts
+/// over, `PIN_TRIES` times at most, then fails with `EAGAIN`. A fault the
+/// operand cannot take is `EFAULT`, or `EAGAIN` if its `expect_fault`
+/// byte is set.
 fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinned> {
     // Reserved in one step, so that no caller holds part of the budget
     // while it waits for more (callers would deadlock each other), from
@@ -150,41 +157,60 @@ fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinne
         .operands()
         .map(|u| alias_bytes(u.operand(), vmap_all, span))
         .sum();
-    for tried in 1..=PIN_TRIES {
-        let grant = if need > 0 {
-            Some(BudgetGrant::reserve(need)?)
-        } else {
+    // Room for every pin: pushing never allocates, so that `ENOMEM`
+    // below can only come from pinning.
+    let count = v.operands().count();
+    let mut pins = KVec::with_capacity(count, GFP_KERNEL)?;
+    let mut tried = 0;
+    loop {
+        let mm = MmapReadGuard::lock_current()?;
+        let grant = if need == 0 {
             None
+        } else if let Some(g) = BudgetGrant::try_reserve(need)? {
+            Some(g)
+        } else {
+            drop(mm);
+            BudgetGrant::wait_for(need)?;
+            continue;
         };
-        match pin_nofault(v) {
-            Ok(pins) => {
+        let res = pin_nofault(v, &mm, &mut pins);
+        drop(mm);
+        match res {
+            Ok(()) => {
                 return Ok(Pinned {
                     pins,
                     _grant: grant,
                 })
             }
-            Err(e) if e == EFAULT => drop(grant),
+            Err(e) if e == EFAULT || e == ENOMEM => {
+                // Releases the pins taken, then the share.
+                pins = KVec::with_capacity(count, GFP_KERNEL)?;
+                drop(grant);
+            }
             Err(e) => return Err(e),
         }
-        if tried < PIN_TRIES {
-            fault_in(v)?;
+        tried += 1;
+        if tried == PIN_TRIES {
+            return Err(EAGAIN);
         }
+        fault_in(v)?;
     }
-    Err(EAGAIN)
 }
 
-/// Pins every operand whose pages are present; `EFAULT` if one is not.
-fn pin_nofault(v: &engine::Vector) -> Result<KVec<Pin>> {
-    let mut pins = KVec::with_capacity(v.operands().count(), GFP_KERNEL)?;
+/// Pins, into `pins` (empty, with room for every operand), every operand
+/// whose pages are present, with the caller's mmap lock held (`mm`):
+/// `EFAULT` if one is not, `ENOMEM` if a read pin could not move a page
+/// out of a movable zone. On failure the pins taken stay in `pins`.
+fn pin_nofault(v: &engine::Vector, mm: &MmapReadGuard, pins: &mut KVec<Pin>) -> Result {
     for u in pin_order(v) {
         let (addr, len) = range(u.operand())?;
         let pin = match u {
-            engine::Use::Read(s) => Pin::Read(s, ReadPin::pin_nofault(addr, len)?),
-            engine::Use::Write(d) => Pin::Write(d, WritePin::pin_nofault(addr, len)?),
+            engine::Use::Read(s) => Pin::Read(s, ReadPin::pin_nofault(mm, addr, len)?),
+            engine::Use::Write(d) => Pin::Write(d, WritePin::pin_nofault(mm, addr, len)?),
         };
         pins.push(pin, GFP_KERNEL)?;
     }
-    Ok(pins)
+    Ok(())
 }
 
 /// Faults in every operand for the access it needs, holding no pin.
@@ -314,7 +340,10 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
     let raw = copy_ops(ops, n)?;
     let v = engine::Vector::decode(&raw).map_err(|_| EINVAL)?;
 
-    let vmap_all = force_vmap();
+    // Where the data cache aliases, the direct map of a page may sit at
+    // another colour than the user mapping: every operand then goes
+    // through an alias at the user address's colour.
+    let vmap_all = force_vmap() || kernel::vmap::colour_span() > PAGE_SIZE;
     let span = colour_span();
     let held = pin_operands(&v, vmap_all, span)?;
     let pins = &held.pins;

@@ -13,7 +13,7 @@
 #include <linux/wait.h>
 
 static DEFINE_MUTEX(cpu_opv_offline_mutex);
-static DECLARE_WAIT_QUEUE_HEAD(cpu_opv_budget_wait);
+static DECLARE_WAIT_QUEUE_HEAD(cpu_opv_budget_wq);
 static atomic_long_t cpu_opv_budget_used;
 static bool cpu_opv_force_vmap_flag;
 static unsigned long cpu_opv_budget_bytes = CPU_OPV_VMAP_BUDGET;
@@ -33,32 +33,51 @@ static bool cpu_opv_budget_try(unsigned long bytes)
 }
 
 /**
- * cpu_opv_budget_reserve() - Reserve vmalloc space for kernel aliases.
+ * cpu_opv_budget_try_reserve() - Reserve vmalloc space for kernel aliases.
  * @bytes: Bytes of vmalloc space, guard pages included.
  *
- * Waits while the calls in flight hold too much of CPU_OPV_VMAP_BUDGET.
+ * Never waits, so that a caller may hold the mmap lock meanwhile; see
+ * cpu_opv_budget_wait().
+ *
+ * Return: 0 with @bytes reserved, -EAGAIN if the calls in flight hold too
+ * much of CPU_OPV_VMAP_BUDGET now, or -ENOMEM if @bytes exceeds it all.
+ */
+int cpu_opv_budget_try_reserve(unsigned long bytes)
+{
+	if (bytes > CPU_OPV_VMAP_BUDGET)
+		return -ENOMEM;
+	return cpu_opv_budget_try(bytes) ? 0 : -EAGAIN;
+}
+
+/**
+ * cpu_opv_budget_wait() - Wait until vmalloc space for aliases is free.
+ * @bytes: Bytes the caller is about to try to reserve.
+ *
+ * Reserves nothing: another call may take the space first, and the
+ * caller then waits again. The caller must hold nothing others wait for.
  *
  * Return: 0, -ENOMEM if @bytes exceeds the whole budget, or -EINTR if a
  * fatal signal arrived while waiting.
  */
-int cpu_opv_budget_reserve(unsigned long bytes)
+int cpu_opv_budget_wait(unsigned long bytes)
 {
 	if (bytes > CPU_OPV_VMAP_BUDGET)
 		return -ENOMEM;
-	if (wait_event_killable(cpu_opv_budget_wait,
-				cpu_opv_budget_try(bytes)))
+	if (wait_event_killable(cpu_opv_budget_wq,
+				atomic_long_read(&cpu_opv_budget_used) + bytes <=
+				CPU_OPV_VMAP_BUDGET))
 		return -EINTR;
 	return 0;
 }
 
 /**
  * cpu_opv_budget_release() - Return vmalloc space to the budget.
- * @bytes: What cpu_opv_budget_reserve() reserved.
+ * @bytes: What cpu_opv_budget_try_reserve() reserved.
  */
 void cpu_opv_budget_release(unsigned long bytes)
 {
 	atomic_long_sub(bytes, &cpu_opv_budget_used);
-	wake_up_all(&cpu_opv_budget_wait);
+	wake_up_all(&cpu_opv_budget_wq);
 }
 
 /**

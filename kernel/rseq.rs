@@ -18,20 +18,19 @@
 //! kernel clears `rseq->rseq_cs` lazily, whenever it finds the thread
 //! outside that section or moves it to the abort handler.
 //!
-//! The work is kept off the hot paths. The scheduler calls
-//! [`__rseq_sched_out`] when a thread is switched out; it reads the
-//! thread's `rseq_cs` without faulting and requests the notify-resume
-//! work only if it is set (the handler then aborts the section or clears
-//! the field), could not be read, or the thread is stopping for a tracer
-//! or job control.
-//! [`__rseq_sched_in`] requests it when the thread comes back on a
-//! different CPU or with a different `mm_cid` than its area shows. A
-//! thread that blocks and wakes on the same CPU with no critical section
-//! set up, the common case, returns to user space without any rseq work.
-//! Every event (signal delivery, a membarrier rseq fence, a section found
-//! at switch out) rewrites all the id fields, as the C implementation
-//! does on every return to user space; a thread that was not running
-//! during a fence rewrites them when it is next switched in.
+//! The work is kept off the hot paths. When a thread is switched back in,
+//! [`__rseq_sched_in`] reads the start of its area without faulting and
+//! requests the notify-resume work only if `rseq_cs` is set (the handler
+//! then aborts the section or clears the field), the area could not be
+//! read or does not show the ids last stored there, the thread comes back
+//! on a different CPU or with a different `mm_cid`, or a membarrier rseq
+//! fence happened meanwhile; [`__rseq_sched_out`] requests it for a
+//! thread stopping for a tracer or job control. A thread that blocks and
+//! wakes on the same CPU with no critical section set up, the common
+//! case, returns to user space without any rseq work. Every event (signal
+//! delivery, a membarrier rseq fence, a section or a changed area found at
+//! switch in) rewrites all the id fields, as the C implementation does on
+//! every return to user space.
 //!
 //! The ABI rules themselves (layout, registration checks, descriptor
 //! validation) are in `kernel::rseq`, where they are tested on their own.
@@ -45,7 +44,8 @@ use kernel::{
     prelude::*,
     ptrace::PtRegs,
     rseq::{
-        self, field, CriticalSection, Current, Events, Ids, RawCriticalSection, Registration, Stat,
+        self, field, AreaHead, CriticalSection, Current, Events, Ids, RawCriticalSection,
+        Registration, Stat,
     },
     signal::{self, KSignal, Signal},
     uaccess::{
@@ -224,20 +224,14 @@ pub unsafe extern "C" fn __rseq_handle_notify_resume(
 }
 
 /// Whether the area still holds the ids last stored there, read without
-/// faulting. The thread may have overwritten them (TCMalloc stores a tag
+/// faulting. User space may have overwritten them (TCMalloc stores a tag
 /// in `cpu_id_start` to learn of preemptions and fences), or dropped the
-/// page (`madvise(MADV_DONTNEED)`, which makes it read zeros); the C
-/// implementation stored them after every switch, which repaired both.
-fn area_shows_ids(cur: &Current, reg: &Registration) -> bool {
+/// page (`madvise(MADV_DONTNEED)`, which makes it read zeros), from this
+/// thread or another one; the C implementation stored them after every
+/// switch, which repaired both.
+fn area_shows_ids(cur: &Current, head: &AreaHead) -> bool {
     let ids = cur.ids();
-    let Some(cpu) = CpuId::from_u32(ids.cpu) else {
-        return false;
-    };
-    let read = |f| word::read_nofault::<u32>(reg.field(f)).ok();
-    read(field::CPU_ID_START) == Some(ids.cpu)
-        && read(field::CPU_ID) == Some(ids.cpu)
-        && read(field::NODE_ID) == Some(cpu.node() as u32)
-        && read(field::MM_CID) == Some(ids.mm_cid)
+    CpuId::from_u32(ids.cpu).is_some_and(|cpu| head.shows(ids, cpu.node() as u32))
 }
 
 /// Runs when the current task, which has rseq registered, is switched
@@ -245,35 +239,52 @@ fn area_shows_ids(cur: &Current, reg: &Registration) -> bool {
 /// (`TASK_TRACED`, `TASK_STOPPED`). Called by the scheduler with
 /// interrupts disabled.
 ///
-/// Reads the task's `rseq_cs` and ids without faulting and requests the
-/// notify-resume work only when the resume handler could have something
-/// to do (see [`rseq::needs_resume_check`]) or the area no longer shows
-/// the ids last stored there.
+/// A tracer may move a stopped task's instruction pointer and change its
+/// area before it runs again, so a stop always requests the resume work
+/// with a preemption event; everything else is looked at when the task is
+/// switched back in, the latest point before it can run user code.
 #[no_mangle]
 pub extern "C" fn __rseq_sched_out(stopped: bool) {
     let cur = Current::get();
-    let Some(reg) = live_registration(&cur) else {
+    if live_registration(&cur).is_none() {
         return;
-    };
+    }
     rseq::count(Stat::SchedOut);
-    let rseq_cs = word::read_nofault::<u64>(reg.field(field::RSEQ_CS));
-    if rseq::needs_resume_check(rseq_cs, stopped) || !area_shows_ids(&cur, &reg) {
+    if stopped {
         rseq::count(Stat::PeekHit);
         rseq::raise_current_events(Events::PREEMPT);
     }
 }
 
 /// Runs when the current task, which has rseq registered, was switched
-/// in, with its CPU and `mm_cid` final. Requests the notify-resume work if
-/// its area does not show them, or if a membarrier rseq fence happened
-/// while it was not running: the fence rewrites the ids of every thread.
+/// in, with its CPU, `mm_cid` and mm final (the scheduler calls it from
+/// `finish_task_switch()`, with preemption disabled).
+///
+/// Reads the first 32 bytes of the area in one copy that cannot fault. If
+/// the resume handler could have a section to look at (see
+/// [`rseq::needs_resume_check`]) or the area no longer shows the ids last
+/// stored there, whoever changed it while the task was off the CPU, it
+/// raises a preemption event, after which the handler checks the section
+/// and stores every id. If the task only comes back on another CPU, with
+/// another `mm_cid`, or after a membarrier rseq fence it did not see
+/// (the fence rewrites the ids of every thread), it requests the work for
+/// the ids.
 #[no_mangle]
 pub extern "C" fn __rseq_sched_in() {
     let cur = Current::get();
+    let Some(reg) = live_registration(&cur) else {
+        return;
+    };
     if cur.take_missed_fence() {
         cur.set_ids(Ids::STALE);
     }
-    if cur.ids() != current_ids(&cur, CpuId::current()) {
+    let head = word::read_nofault::<AreaHead>(reg.area);
+    if rseq::needs_resume_check(head.map(|h| h.rseq_cs))
+        || !head.is_ok_and(|h| area_shows_ids(&cur, &h))
+    {
+        rseq::count(Stat::PeekHit);
+        rseq::raise_current_events(Events::PREEMPT);
+    } else if cur.ids() != current_ids(&cur, CpuId::current()) {
         rseq::count(Stat::SchedIn);
         cur.set_notify_resume();
     }

@@ -97,14 +97,29 @@ bool rseq_warn_flags(const char *str, u32 flags)
  *
  * The fence interrupts the threads of @mm that are running, which rewrite
  * their rseq ids before they return to user space. The others rewrite
- * them when they are next switched in, which compares this count with
- * the one the thread saw last. Called before the fence's smp_mb() and
- * its reads of rq->curr. On the other side, switch_mm_cid() issues a
- * full barrier after rq->curr is written whenever the mm of rq->curr
- * changes, before finish_task_switch() reads the count: either the fence
- * sees the thread's mm on the CPU and interrupts it, or the thread sees
- * the new count. When the mm does not change, the fence sees a thread of
- * @mm on that CPU either way and interrupts whichever runs there.
+ * them when they are next switched in: rseq_sched_in(), called from
+ * finish_task_switch(), compares this count with the one the thread saw
+ * last. Called before the fence's smp_mb() and its reads of rq->curr.
+ *
+ * Why a thread T of @mm the IPI misses still sees the new count:
+ *
+ * - The fence read rq->curr of T's CPU and found a task of another mm:
+ *   T was switched in later. switch_mm_cid() issues a full barrier after
+ *   rq->curr is written whenever the mm of rq->curr changes, before
+ *   finish_task_switch() reads the count, so that read follows the
+ *   fence's smp_mb() and sees the increment.
+ * - The fence found T itself on the CPU, and T was switched out before
+ *   the IPI arrived (to a thread of @mm, which takes the IPI instead).
+ *   Its write of rq->curr comes after the fence's read, which came
+ *   after the increment and smp_mb(); T's next switch in, on any CPU,
+ *   is ordered after that write by the release of prev->on_cpu in
+ *   finish_task_switch(), the acquire of p->on_cpu in try_to_wake_up()
+ *   and smp_mb__after_spinlock() in __schedule(). So that switch in
+ *   reads the count after the increment.
+ *
+ * The barriers of switch_mm_cid() exist with CONFIG_SCHED_MM_CID, set
+ * whenever CONFIG_RSEQ and CONFIG_SMP are; a uniprocessor kernel needs
+ * none.
  */
 void rseq_fence_mm(struct mm_struct *mm)
 {

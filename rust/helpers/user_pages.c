@@ -11,3 +11,13 @@ void *rust_helper_page_lowmem_address(struct page *page)
 {
 	return PageHighMem(page) ? NULL : page_address(page);
 }
+
+int rust_helper_mmap_read_lock_killable(struct mm_struct *mm)
+{
+	return mmap_read_lock_killable(mm);
+}
+
+void rust_helper_mmap_read_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+}

@@ -410,14 +410,27 @@ pub struct BudgetGrant {
 pub const BUDGET: usize = bindings::CPU_OPV_VMAP_BUDGET_PAGES as usize * crate::page::PAGE_SIZE;
 
 impl BudgetGrant {
-    /// Reserves `bytes`, waiting while other calls hold too much of the
-    /// budget. Fails with `EINTR` if a fatal signal arrives meanwhile and
-    /// `ENOMEM` if `bytes` exceeds the whole budget. May sleep.
-    pub fn reserve(bytes: usize) -> Result<Self> {
+    /// Reserves `bytes` if the other calls leave room for them now, or
+    /// returns `None`; never waits. Fails with `ENOMEM` if `bytes`
+    /// exceeds the whole budget.
+    pub fn try_reserve(bytes: usize) -> Result<Option<Self>> {
+        // SAFETY: Plain call; the C side only updates an atomic count.
+        match unsafe { bindings::cpu_opv_budget_try_reserve(bytes as _) } {
+            // INVARIANT: Reserved just now.
+            0 => Ok(Some(Self { bytes })),
+            e if e == EAGAIN.to_errno() => Ok(None),
+            e => Err(Error::from_errno(e)),
+        }
+    }
+
+    /// Waits until the other calls leave room for `bytes`, reserving
+    /// nothing: the caller then tries again, and may have to wait again.
+    /// Fails with `EINTR` if a fatal signal arrives meanwhile and `ENOMEM`
+    /// if `bytes` exceeds the whole budget. May sleep; the caller must
+    /// hold nothing that others wait for.
+    pub fn wait_for(bytes: usize) -> Result {
         // SAFETY: Plain call; the C side waits killably.
-        crate::error::to_result(unsafe { bindings::cpu_opv_budget_reserve(bytes as _) })?;
-        // INVARIANT: Reserved just now.
-        Ok(Self { bytes })
+        crate::error::to_result(unsafe { bindings::cpu_opv_budget_wait(bytes as _) })
     }
 }
 

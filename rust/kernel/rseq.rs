@@ -90,35 +90,94 @@ impl Events {
     }
 }
 
-/// Whether a task being switched out needs the resume handler to look at
+/// Whether a task being switched in needs the resume handler to look at
 /// its critical section before it next returns to user space, given
 /// `rseq_cs`, what a read of its area's `rseq_cs` field that was not
-/// allowed to fault gave, and whether the task is stopping for a tracer
-/// or job control.
+/// allowed to fault gave.
 ///
-/// A thread stores `rseq_cs` before it enters a section, and the field
-/// does not change while the thread is off the CPU. With no section
+/// A thread stores `rseq_cs` before it enters a section. With no section
 /// (`rseq_cs` is 0) the handler would do nothing; with one, it aborts the
 /// section if the thread is inside it and otherwise clears `rseq_cs`, as
 /// the C implementation does after every preemption (so a descriptor that
 /// user space frees later is never read again); an unreadable field goes
-/// to the handler too, which reads it in a way that may fault. A tracer
-/// may move a stopped thread's instruction pointer and `rseq_cs`, so a
-/// stop always goes to the handler.
+/// to the handler too, which reads it in a way that may fault.
 ///
 /// # Examples
 ///
 /// ```
 /// use kernel::{prelude::*, rseq::needs_resume_check};
 ///
-/// assert!(!needs_resume_check(Ok(0), false));
-/// assert!(needs_resume_check(Ok(0x1000), false));
-/// assert!(needs_resume_check(Err(EFAULT), false));
-/// assert!(needs_resume_check(Ok(0), true));
+/// assert!(!needs_resume_check(Ok(0)));
+/// assert!(needs_resume_check(Ok(0x1000)));
+/// assert!(needs_resume_check(Err(EFAULT)));
 /// ```
 #[inline]
-pub fn needs_resume_check(rseq_cs: Result<u64>, stopped: bool) -> bool {
-    stopped || !matches!(rseq_cs, Ok(0))
+pub fn needs_resume_check(rseq_cs: Result<u64>) -> bool {
+    !matches!(rseq_cs, Ok(0))
+}
+
+/// The first 32 bytes of a `struct rseq` area, which every registered area
+/// has (the original size) and is aligned to: what the scheduler reads at
+/// switch in, in one copy that never crosses a page or leaves the area.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AreaHead {
+    /// `cpu_id_start`.
+    pub cpu_id_start: u32,
+    /// `cpu_id`.
+    pub cpu_id: u32,
+    /// `rseq_cs`.
+    pub rseq_cs: u64,
+    /// `flags`.
+    pub flags: u32,
+    /// `node_id`.
+    pub node_id: u32,
+    /// `mm_cid`.
+    pub mm_cid: u32,
+    /// The rest of the original size, which the kernel does not read.
+    pub pad: u32,
+}
+
+static_assert!(size_of::<AreaHead>() == ORIG_RSEQ_SIZE as usize);
+static_assert!(offset_of!(AreaHead, cpu_id_start) == field::CPU_ID_START);
+static_assert!(offset_of!(AreaHead, cpu_id) == field::CPU_ID);
+static_assert!(offset_of!(AreaHead, rseq_cs) == field::RSEQ_CS);
+static_assert!(offset_of!(AreaHead, flags) == field::FLAGS);
+static_assert!(offset_of!(AreaHead, node_id) == field::NODE_ID);
+static_assert!(offset_of!(AreaHead, mm_cid) == field::MM_CID);
+
+// SAFETY: `AreaHead` has only integer fields and no padding (the asserts
+// above pin its size to the sum of theirs), so any bytes are a valid value.
+unsafe impl FromBytes for AreaHead {}
+
+impl AreaHead {
+    /// Whether the area shows `ids`, `node` being the node of `ids.cpu`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kernel::rseq::{AreaHead, Ids};
+    ///
+    /// let ids = Ids { cpu: 3, mm_cid: 1 };
+    /// let mut h = AreaHead {
+    ///     cpu_id_start: 3,
+    ///     cpu_id: 3,
+    ///     node_id: 0,
+    ///     mm_cid: 1,
+    ///     ..Default::default()
+    /// };
+    /// assert!(h.shows(ids, 0));
+    /// assert!(!h.shows(ids, 1));
+    /// h.cpu_id_start = 0x1234_0003; // a tag user space stored
+    /// assert!(!h.shows(ids, 0));
+    /// ```
+    #[inline]
+    pub fn shows(&self, ids: Ids, node: u32) -> bool {
+        self.cpu_id_start == ids.cpu
+            && self.cpu_id == ids.cpu
+            && self.node_id == node
+            && self.mm_cid == ids.mm_cid
+    }
 }
 
 /// The CPU number and memory-map concurrency id a task's rseq area holds.
@@ -550,10 +609,12 @@ pub fn raise_current_events(events: Events) {
 pub enum Stat {
     /// A thread with rseq registered was switched out.
     SchedOut = bindings::rseq_stat_RSEQ_STAT_SCHED_OUT,
-    /// The look at switch out asked for the resume work: the thread is
-    /// inside its section, or the section could not be read or is bad.
+    /// A switch raised a preemption event: at switch in, the thread had a
+    /// section set up, or its area could not be read or no longer showed
+    /// its ids; or it was switched out stopping.
     PeekHit = bindings::rseq_stat_RSEQ_STAT_PEEK_HIT,
-    /// A thread was switched in with ids its area does not show.
+    /// A thread was switched in on another CPU, with another `mm_cid` or
+    /// after a fence it missed: its ids must be stored again.
     SchedIn = bindings::rseq_stat_RSEQ_STAT_SCHED_IN,
     /// The resume handler ran for a thread with rseq registered.
     Resume = bindings::rseq_stat_RSEQ_STAT_RESUME,

@@ -98,9 +98,12 @@ mod private {
 ///
 /// Fails with `EINVAL` for an empty range, `EFAULT` if it is not user
 /// memory, not mapped, not accessible as `A` needs (not writable for a
-/// write pin) or a special mapping (`VM_IO`, `VM_PFNMAP`), `ENOMEM`, or
-/// `EINTR` on a fatal signal. May sleep, for as long as a fault takes
-/// (I/O, a userfaultfd or FUSE server).
+/// write pin), a special mapping (`VM_IO`, `VM_PFNMAP`) or memory GUP
+/// does not pin (DAX for a read pin, P2PDMA, poisoned pages), or `EINTR`
+/// on a fatal signal. A page that cannot be pinned for want of memory, or
+/// because it cannot leave a movable zone yet, is left for the caller's
+/// next pin to report. May sleep, for as long as a fault takes (I/O, a
+/// userfaultfd or FUSE server).
 pub fn fault_in<A: Access>(addr: UserPtr, len: usize) -> Result {
     let nr = pages_spanned(addr, len).ok_or(EINVAL)?;
     if !word::access_ok(addr, len) {
@@ -115,7 +118,16 @@ pub fn fault_in<A: Access>(addr: UserPtr, len: usize) -> Result {
             bindings::pin_user_pages_fast(first + i * PAGE_SIZE, 1, A::GUP_FLAGS as _, &mut page)
         };
         if got < 0 {
-            return Err(Error::from_errno(got));
+            match Error::from_errno(got) {
+                // GUP's answer when a fatal signal interrupts its wait for
+                // the mmap lock is `EAGAIN`.
+                e if e == EINTR || e == EAGAIN => return Err(EINTR),
+                // A read pin that could not move the page out of a movable
+                // zone (another pin holds it), or memory running out: the
+                // caller's next attempt to pin tells whether it lasts.
+                e if e == ENOMEM => continue,
+                _ => return Err(EFAULT),
+            }
         }
         if got == 0 {
             return Err(EFAULT);
@@ -129,8 +141,57 @@ pub fn fault_in<A: Access>(addr: UserPtr, len: usize) -> Result {
     Ok(())
 }
 
+/// The current task's mmap lock, held for reading.
+///
+/// Taken before anything is pinned, so that a caller never waits for the
+/// lock while it holds pins or other shared resources: GUP's lockless
+/// path falls back to taking the lock, and a writer queued behind a
+/// reader stuck in a fault (a FUSE or userfaultfd server that never
+/// answers) can hold it up for as long as user space likes.
+///
+/// # Invariants
+///
+/// `mm` is the mm of the task that made the guard, which holds its mmap
+/// lock for reading until the guard is dropped; the guard does not leave
+/// that task (it is neither `Send` nor `Sync`), so `mm` stays alive.
+pub struct MmapReadGuard {
+    mm: *mut bindings::mm_struct,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl MmapReadGuard {
+    /// Takes the current task's mmap lock for reading, waiting killably.
+    ///
+    /// Fails with `EINTR` if a fatal signal arrives meanwhile and with
+    /// `EFAULT` if the task has no user address space (a kernel thread).
+    pub fn lock_current() -> Result<Self> {
+        // SAFETY: `get_current()` returns the running task, whose `mm`
+        // field only the task itself changes (exec, exit).
+        let mm = unsafe { (*bindings::get_current()).mm };
+        if mm.is_null() {
+            return Err(EFAULT);
+        }
+        // SAFETY: `mm` is the current task's mm, alive while it runs.
+        if unsafe { bindings::mmap_read_lock_killable(mm) } != 0 {
+            return Err(EINTR);
+        }
+        // INVARIANT: The lock of the current task's mm was just taken.
+        Ok(Self {
+            mm,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+impl Drop for MmapReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant this task holds the lock of `mm`.
+        unsafe { bindings::mmap_read_unlock(self.mm) };
+    }
+}
+
 /// The pages holding a user address range of at most `N` pages, pinned
-/// with `pin_user_pages_fast()`, for reading or writing as `A` says.
+/// with `pin_user_pages()`, for reading or writing as `A` says.
 ///
 /// Pages are pinned only if they are present as `A` needs them
 /// ([`Self::pin_nofault`]); [`fault_in`] makes them so. Pinning refuses
@@ -158,18 +219,21 @@ pub struct PinnedPages<const N: usize, A: Access> {
 impl<const N: usize, A: Access> PinnedPages<N, A> {
     /// Pins the pages of `[addr, addr + len)`, for writing if `A` is
     /// [`Writable`], if each is present as `A` needs it: no page fault is
-    /// taken (`FOLL_NOFAULT`), so none is waited for, and a caller may
-    /// hold other pins meanwhile. The call may still sleep for the mmap
-    /// lock, for memory and, for a read pin, for the migration of a page
-    /// out of `ZONE_MOVABLE` or CMA.
+    /// taken (`FOLL_NOFAULT`), so none is waited for, and with the mmap
+    /// lock already held (`_mm`), that lock is not waited for either; a
+    /// caller may hold other pins meanwhile. The call may still sleep for
+    /// memory and, for a read pin, for the migration of a page out of
+    /// `ZONE_MOVABLE` or CMA.
     ///
     /// Fails with `EFAULT` if a page is missing, would need its
     /// copy-on-write sharing broken or unshared first (for all of which
-    /// [`fault_in`] helps), or is not accessible at all; with `EINVAL` if
-    /// the range is empty or spans more than `N` pages; with `ENOMEM` or
-    /// `EINTR` (fatal signal) if GUP does. Nothing stays pinned on
-    /// failure.
-    pub fn pin_nofault(addr: UserPtr, len: usize) -> Result<Self> {
+    /// [`fault_in`] helps), or is not accessible at all or not pinnable
+    /// (DAX, P2PDMA, poisoned); with `EINVAL` if the range is empty or
+    /// spans more than `N` pages; with `ENOMEM` if memory ran out or a
+    /// read pin could not move a page out of `ZONE_MOVABLE` or CMA (a pin
+    /// held elsewhere prevents it; try again later); with `EINTR` on a
+    /// fatal signal. Nothing stays pinned on failure.
+    pub fn pin_nofault(_mm: &MmapReadGuard, addr: UserPtr, len: usize) -> Result<Self> {
         let nr = pages_spanned(addr, len).ok_or(EINVAL)?;
         if nr > N {
             return Err(EINVAL);
@@ -180,12 +244,22 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
         let flags = A::GUP_FLAGS | bindings::FOLL_NOFAULT;
         let mut pages = [ptr::null_mut(); N];
         // SAFETY: `pages` has room for `nr` entries; the range was checked
-        // to be user memory.
+        // to be user memory; `_mm` holds the current task's mmap lock for
+        // reading, as `pin_user_pages()` requires.
         let got = unsafe {
-            bindings::pin_user_pages_fast(addr & PAGE_MASK, nr as _, flags as _, pages.as_mut_ptr())
+            bindings::pin_user_pages(addr & PAGE_MASK, nr as _, flags as _, pages.as_mut_ptr())
         };
         if got < 0 {
-            return Err(Error::from_errno(got));
+            // What a caller can act on: a fatal signal, and a read pin that
+            // could not move its page out of a movable zone yet (another
+            // pin holds it) or memory running out, which a later try may
+            // get past. Anything else GUP refuses (a DAX page, which cannot
+            // be pinned long term, a P2PDMA or poisoned page) is memory
+            // the caller cannot have.
+            return Err(match Error::from_errno(got as _) {
+                e if e == EINTR || e == ENOMEM => e,
+                _ => EFAULT,
+            });
         }
         let got = got as usize;
         if got < nr {

@@ -2,15 +2,20 @@
 /*
  * cpu-op.c: a small user-space library over the cpu_opv() system call.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <linux/userfaultfd.h>
 
+#include "../kselftest.h"
 #include "cpu-op.h"
 
 #ifndef ARRAY_SIZE
@@ -18,6 +23,8 @@
 #endif
 
 #define PTR64(p) ((__u64)(uintptr_t)(p))
+
+#define CPU_ONLINE_LIST "/sys/devices/system/cpu/online"
 
 int cpu_opv(struct cpu_op *ops, int opcnt, int cpu, int flags)
 {
@@ -108,6 +115,82 @@ int cpu_op_cmpeqv_memcpy_storev(intptr_t *v, intptr_t expect, void *dst,
 	cpu_op_memcpy(&ops[1], 0, dst, src, len);
 	cpu_op_memcpy(&ops[2], 1, v, &newv, sizeof(*v));
 	return cpu_opv(ops, 3, cpu, 0);
+}
+
+int cpu_op_require(void)
+{
+	int n = cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG);
+
+	if (n < 0)
+		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
+			       strerror(errno));
+	return n;
+}
+
+int cpu_op_affinity_cpus(cpu_set_t *mask, int *cpus, int max,
+			 int online_only)
+{
+	cpu_set_t online;
+	int cpu, n = 0;
+
+	if (sched_getaffinity(0, sizeof(*mask), mask))
+		ksft_exit_fail_msg("sched_getaffinity: %s\n", strerror(errno));
+	/* No list to read: trust the affinity mask. */
+	if (!online_only || cpu_op_cpulist(CPU_ONLINE_LIST, &online) < 0)
+		online = *mask;
+	for (cpu = 0; cpu < max && cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, mask) && CPU_ISSET(cpu, &online))
+			cpus[n++] = cpu;
+	if (!n)
+		ksft_exit_skip("no %sCPU in the affinity mask\n",
+			       online_only ? "online " : "");
+	return n;
+}
+
+int cpu_op_cpulist(const char *path, cpu_set_t *set)
+{
+	FILE *f = fopen(path, "r");
+	char buf[1024], *p;
+	long a, b, i;
+	int max = -1;
+
+	if (set)
+		CPU_ZERO(set);
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p)
+		return -1;
+	while (*p && *p != '\n') {
+		a = strtol(p, &p, 10);
+		b = a;
+		if (*p == '-')
+			b = strtol(p + 1, &p, 10);
+		for (i = a; i <= b && i < CPU_SETSIZE; i++)
+			if (set)
+				CPU_SET(i, set);
+		if (b > max)
+			max = b;
+		if (*p != ',')
+			break;
+		p++;
+	}
+	return max + 1;
+}
+
+int cpu_op_online_path(int cpu, char *path, size_t len)
+{
+	snprintf(path, len, "/sys/devices/system/cpu/cpu%d/online", cpu);
+	return access(path, F_OK) ? -1 : 0;
+}
+
+int cpu_op_set_online(int cpu, int on)
+{
+	char path[64];
+
+	cpu_op_online_path(cpu, path, sizeof(path));
+	return cpu_op_write_switch(path, on);
 }
 
 int cpu_op_write_switch(const char *path, int on)

@@ -5,6 +5,7 @@
 #ifndef CPU_OP_H
 #define CPU_OP_H
 
+#include <sched.h>	/* cpu_set_t: users define _GNU_SOURCE */
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/cpu_opv.h>
@@ -39,6 +40,45 @@ int cpu_op_addv(intptr_t *v, int64_t count, int cpu);
 int cpu_op_cmpeqv_memcpy_storev(intptr_t *v, intptr_t expect, void *dst,
 				const void *src, size_t len, intptr_t newv,
 				int cpu);
+
+/*
+ * For a test's main(), after ksft_print_header() and before the plan
+ * (the library keeps its own kselftest counters): skips the test when
+ * cpu_opv() is missing, else returns its CPU_OP_NR_FLAG answer, the
+ * number of operations the kernel knows.
+ */
+int cpu_op_require(void);
+
+/*
+ * For a test's main(), before the plan: saves the caller's affinity mask
+ * in @mask and fills @cpus with its CPUs numbered below @max, lowest
+ * first; with @online_only, only those /sys/devices/system/cpu/online
+ * lists (all of them without that file). Returns their number; fails the
+ * test when the mask cannot be read, skips it when no CPU is left.
+ */
+int cpu_op_affinity_cpus(cpu_set_t *mask, int *cpus, int max,
+			 int online_only);
+
+/*
+ * For tests: reads a CPU list file such as /sys/devices/system/cpu/online
+ * ("0-3,5") into @set (emptied first), unless NULL. Returns its highest
+ * CPU plus one, or -1 when the file cannot be read.
+ */
+int cpu_op_cpulist(const char *path, cpu_set_t *set);
+
+/*
+ * For tests: the path of CPU @cpu's hotplug switch,
+ * /sys/devices/system/cpu/cpu<N>/online, in @path. Returns 0 when the
+ * file exists (the CPU has a hotplug switch), else -1.
+ */
+int cpu_op_online_path(int cpu, char *path, size_t len);
+
+/*
+ * For tests: takes CPU @cpu offline (@on 0) or brings it back online.
+ * Returns 0 or -errno. Uses no stdio stream or allocation, so that clean-up
+ * code may call it from a signal handler.
+ */
+int cpu_op_set_online(int cpu, int on);
 
 /*
  * For tests: bytes of vmalloc space in "sparse" areas, which is where

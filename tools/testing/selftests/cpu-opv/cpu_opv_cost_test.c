@@ -25,16 +25,12 @@
  *    the control, while as many threads of that user spin in user space.
  *    Then while 64 processes of that user issue the largest vector too,
  *    holding the vmalloc budget between them.
- * 4. Blocked faults. Callers whose last operand lies on a userfaultfd
- *    page block in the fault while the test samples the pinned-page count
- *    (it must stay at the baseline: no pin is held across a fault), then
- *    another process issues a vector that needs more vmalloc budget than
- *    the blocked callers would leave: it must complete while the faults
- *    still block (no budget held across a fault).
+ *
+ * That callers blocked in a page fault hold no pin and no vmalloc budget
+ * is checked by cpu_opv_mem_test.
  *
  * Without root, the floods run as the caller's own user, idle pin counts
- * are not folded (stat_refresh) and the offline CPU and userfaultfd
- * checks are skipped.
+ * are not folded (stat_refresh) and the offline CPU check is skipped.
  *
  * Options: -i ITERS (base iteration count, default 400, or the
  * environment variable CPU_OPV_COST_ITERS), -p PROCS (flooding processes,
@@ -46,7 +42,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -56,12 +51,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <linux/userfaultfd.h>
 
 #include "../kselftest.h"
 #include "cpu-op.h"
@@ -164,12 +157,11 @@
 #define PIN_STAT_ERROR(threshold, cpus)	(2 * (threshold) * (cpus))
 
 /*
- * While a vector blocks in a page fault (a userfaultfd here; I/O or a
- * FUSE server elsewhere), the fixed design holds no pin at all: the count
- * must stay at the idle baseline. The slack covers pins the rest of the
- * system may take meanwhile (none in the test guest).
+ * Once a flood has stopped, no caller holds a pin: the count must be back
+ * at the idle baseline. The slack covers pins the rest of the system may
+ * take meanwhile (none in the test guest).
  */
-#define PIN_BLOCKED_SLACK		2
+#define PIN_IDLE_SLACK			2
 
 /*
  * Latency of the largest vector while another user floods small vectors
@@ -223,14 +215,6 @@
  */
 #define LAT_BUDGET_ROUNDS_MAX		10
 
-/*
- * A caller blocked in a fault must not hold any vmalloc budget either:
- * another process's vector that needs more than what the blocked callers
- * leave of it must complete while they block. It has this long; it
- * normally takes milliseconds.
- */
-#define BLOCKED_VICTIM_WAIT_MS		3000
-
 /* ---------------------------------------------------------------------
  * Defaults and plumbing.
  * ---------------------------------------------------------------------
@@ -242,12 +226,10 @@
 #define NOBODY			65534
 #define MAX_CPUS		256
 #define MAX_ROWS		64
-#define UFFD_WAIT_MS		10000
 /* Flooding processes stop on their own after this long. */
 #define FLOOD_WATCHDOG_S	120
 /* Measuring under a budget flood stops starting calls after this long. */
 #define BUDGET_FLOOD_CAP_MS	10000
-#define MAX_BLOCKED		8
 
 #define BUDGET_FILE	"/sys/kernel/debug/cpu_opv/vmap_budget_bytes"
 #define PEAK_FILE	"/sys/kernel/debug/cpu_opv/alias_bytes_peak"
@@ -340,40 +322,6 @@ static void restore_affinity(void)
 	sched_setaffinity(0, sizeof(orig_set), &orig_set);
 }
 
-static int set_online(int cpu, int on)
-{
-	char path[80];
-
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
-	return cpu_op_write_switch(path, on);
-}
-
-/* Whether @cpu is in the list of /sys/devices/system/cpu/online. */
-static int cpu_is_online(int cpu)
-{
-	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
-	int lo, hi, n, found = 0;
-	char sep;
-
-	if (!f)
-		return 1;	/* no sysfs: trust the affinity mask */
-	while ((n = fscanf(f, "%d", &lo)) == 1) {
-		hi = lo;
-		sep = (char)fgetc(f);
-		if (sep == '-') {
-			if (fscanf(f, "%d", &hi) != 1)
-				break;
-			sep = (char)fgetc(f);
-		}
-		if (cpu >= lo && cpu <= hi)
-			found = 1;
-		if (sep != ',')
-			break;
-	}
-	fclose(f);
-	return found;
-}
-
 /* Kills the children still running and brings an offlined CPU back. */
 static void cleanup(void)
 {
@@ -382,7 +330,7 @@ static void cleanup(void)
 	for (i = 0; i < nr_kids; i++)
 		if (kids[i] > 0)
 			kill(kids[i], SIGKILL);
-	if (offlined_cpu >= 0 && !set_online(offlined_cpu, 1))
+	if (offlined_cpu >= 0 && !cpu_op_set_online(offlined_cpu, 1))
 		offlined_cpu = -1;
 }
 
@@ -815,7 +763,7 @@ static void test_ipis(void)
 					      !is_root ? "not root" : "no CPU to take offline");
 			continue;
 		}
-		ret = set_online(spare, 0);
+		ret = cpu_op_set_online(spare, 0);
 		if (ret) {
 			ksft_test_result_skip("ipi: %s: cannot take CPU %d offline: %s\n",
 					      k->name, spare, strerror(-ret));
@@ -823,7 +771,7 @@ static void test_ipis(void)
 		}
 		offlined_cpu = spare;
 		ipi_measure(k, caller, spare, nr_online - 1);
-		ret = set_online(spare, 1);
+		ret = cpu_op_set_online(spare, 1);
 		if (ret)
 			ksft_exit_fail_msg("cannot bring CPU %d back online: %s\n", spare,
 					   strerror(-ret));
@@ -1106,10 +1054,10 @@ static void pin_flood(const struct pin_kind *k)
 	if (fails || bad)
 		ksft_print_msg("%s: %d calls failed (last: %s), %d processes failed\n",
 			       k->name, fails, err ? strerror(err) : "compare", bad);
-	if (v > base + PIN_BLOCKED_SLACK)
+	if (v > base + PIN_IDLE_SLACK)
 		ksft_print_msg("%s: %ld pins left after the flood\n", k->name, v - base);
 	ksft_test_result(ok && !fails && !bad && base >= 0 && samples > 0 &&
-			 v <= base + PIN_BLOCKED_SLACK,
+			 v <= base + PIN_IDLE_SLACK,
 			 "pins: %s: peak %ld pinned pages with %d callers (bound %ld + %ld stat error)\n",
 			 k->name, peak, nprocs, bound, error);
 }
@@ -1376,228 +1324,13 @@ static void test_latency_budget(void)
 	munmap(base, VEC_PAGES * page_size);
 }
 
-/* ---------------------------------------------------------------------
- * 4. Callers blocked in a fault: no pin, no budget held.
- * ---------------------------------------------------------------------
- */
-struct blocked {
-	struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
-	int nops;
-	int ret, err;
-	pthread_t th;
-};
-
-static void *blocked_caller(void *arg)
-{
-	struct blocked *b = arg;
-
-	b->ret = cpu_opv(b->ops, b->nops, sched_getcpu(), 0);
-	b->err = errno;
-	return NULL;
-}
-
-/*
- * The vector of one blocked caller: 15 compares with both operands
- * crossing a page, then one whose first operand crosses into @u, two
- * pages on the userfaultfd. Read pins are taken in order, so 60 pages
- * are pinned before the fault when pins are held across it.
- */
-static int blocked_vector(struct cpu_op *ops, char *base, char *u)
-{
-	int i;
-
-	for (i = 0; i < CPU_OP_VEC_LEN_MAX - 1; i++)
-		cpu_op_compare(&ops[i], 1, cross_operand(base, 2 * i),
-			       cross_operand(base, 2 * i + 1), 8);
-	cpu_op_compare(&ops[i], 1, u + page_size - 4, cross_operand(base, 2 * i + 1), 8);
-	return CPU_OP_VEC_LEN_MAX;
-}
-
-/* A process of another user that issues one alias-max vector on a byte. */
-static pid_t start_victim(int *go_w, int *res_r)
-{
-	int go[2], res[2];
-	pid_t pid;
-
-	if (pipe(go) || pipe(res))
-		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
-	if (!pid) {
-		struct cpu_op ops[CPU_OP_VEC_LEN_MAX];
-		struct { double us; int ret, err; } r;
-		char *base, c;
-		struct shape sh;
-		double t0;
-
-		close(go[1]);
-		close(res[0]);
-		if (drop_privileges())
-			_exit(3);
-		base = map_pages(VEC_PAGES);
-		sh = vec_alias_max(ops, base);
-		if (read(go[0], &c, 1) != 1)
-			_exit(0);
-		t0 = now_us();
-		r.ret = cpu_opv(ops, sh.nops, sched_getcpu(), 0);
-		r.err = errno;
-		r.us = now_us() - t0;
-		_exit(write(res[1], &r, sizeof(r)) == sizeof(r) ? 0 : 2);
-	}
-	add_kid(pid);
-	close(go[0]);
-	close(res[1]);
-	*go_w = go[1];
-	*res_r = res[0];
-	return pid;
-}
-
-#define BLOCK_FMT "cost: %-5s %-18s %d callers blocked in a userfaultfd fault (%d faults seen), %.0f KiB of budget each of %ld KiB\n"
-#define BLOCK_VICTIM_FMT "the other user's vector did not complete in %d ms while the faults blocked%s\n"
-
-static void test_blocked(void)
-{
-	struct { double us; int ret, err; } vr = { 0, -1, 0 };
-	struct blocked b[MAX_BLOCKED];
-	struct uffdio_register reg;
-	struct uffdio_zeropage zp;
-	struct uffd_msg msg;
-	char why[160], *base[MAX_BLOCKED], *u;
-	long need = 2 * CPU_OP_VEC_LEN_MAX * alias_bytes, baseline, during = 0, v;
-	int k = (int)(budget_bytes / need), uffd, faults = 0, i, go_w, res_r;
-	int ok_pins, ok_budget, done = 0, bad, fails = 0;
-	unsigned long seen[MAX_BLOCKED];
-	double t0, waited;
-	struct pollfd pfd;
-
-	if (!is_root) {
-		ksft_test_result_skip("blocked: pins held across a fault: not root\n");
-		ksft_test_result_skip("blocked: budget held across a fault: not root\n");
-		return;
-	}
-	if (k < 1)
-		k = 1;
-	if (k > MAX_BLOCKED)
-		k = MAX_BLOCKED;
-	uffd = cpu_op_uffd_open(why, sizeof(why));
-	if (uffd < 0) {
-		ksft_test_result_skip("blocked: pins held across a fault: %s\n", why);
-		ksft_test_result_skip("blocked: budget held across a fault: %s\n", why);
-		return;
-	}
-	u = mmap(NULL, 2 * k * page_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (u == MAP_FAILED)
-		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)u;
-	reg.range.len = 2 * k * page_size;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg)) {
-		ksft_test_result_skip("blocked: pins held across a fault: UFFDIO_REGISTER: %s\n",
-				      strerror(errno));
-		ksft_test_result_skip("blocked: budget held across a fault: UFFDIO_REGISTER: %s\n",
-				      strerror(errno));
-		close(uffd);
-		munmap(u, 2 * k * page_size);
-		return;
-	}
-	start_victim(&go_w, &res_r);
-	baseline = pins_now(1);
-	for (i = 0; i < k; i++) {
-		base[i] = map_pages(VEC_PAGES);
-		b[i].nops = blocked_vector(b[i].ops, base[i], u + 2 * i * page_size);
-		if (pthread_create(&b[i].th, NULL, blocked_caller, &b[i]))
-			ksft_exit_fail_msg("pthread_create failed\n");
-	}
-	/* Wait for one fault per caller, leaving them blocked. */
-	pfd.fd = uffd;
-	pfd.events = POLLIN;
-	t0 = now_us();
-	while (faults < k && now_us() - t0 < UFFD_WAIT_MS * 1e3) {
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		if (read(uffd, &msg, sizeof(msg)) != sizeof(msg))
-			continue;
-		if (msg.event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		for (i = 0; i < faults; i++)
-			if (seen[i] == (msg.arg.pagefault.address & ~(page_size - 1)))
-				break;
-		if (i == faults)
-			seen[faults++] = msg.arg.pagefault.address & ~(page_size - 1);
-	}
-	/* Let every blocked caller settle, then sample a few times. */
-	sleep_us(50000);
-	for (i = 0; i < 5; i++) {
-		v = pins_now(1);
-		if (v - baseline > during)
-			during = v - baseline;
-		sleep_us(10000);
-	}
-
-	/* Another user's vector needs more budget than the blocked leave. */
-	if (write(go_w, "g", 1) != 1)
-		ksft_exit_fail_msg("write: %s\n", strerror(errno));
-	pfd.fd = res_r;
-	t0 = now_us();
-	if (poll(&pfd, 1, BLOCKED_VICTIM_WAIT_MS) == 1 &&
-	    read(res_r, &vr, sizeof(vr)) == sizeof(vr))
-		done = 1;
-	waited = now_us() - t0;
-
-	/* Resolve every fault: the callers complete. */
-	memset(&zp, 0, sizeof(zp));
-	zp.range.start = (uintptr_t)u;
-	zp.range.len = 2 * k * page_size;
-	if (ioctl(uffd, UFFDIO_ZEROPAGE, &zp) && errno != EEXIST)
-		ksft_print_msg("UFFDIO_ZEROPAGE: %s\n", strerror(errno));
-	close(uffd);
-	for (i = 0; i < k; i++) {
-		pthread_join(b[i].th, NULL);
-		if (b[i].ret) {
-			fails++;
-			ksft_print_msg("blocked caller %d: %d (%s)\n", i, b[i].ret,
-				       b[i].ret < 0 ? strerror(b[i].err) : "compare");
-		}
-		munmap(base[i], VEC_PAGES * page_size);
-	}
-	if (!done && read(res_r, &vr, sizeof(vr)) == sizeof(vr))
-		waited = vr.us;
-	close(go_w);
-	close(res_r);
-	bad = reap_kids();
-	munmap(u, 2 * k * page_size);
-
-	ksft_print_msg(BLOCK_FMT,
-		       "block", "uffd", k, faults, need / 1024.0, budget_bytes / 1024);
-	ok_pins = cost_row("block", "uffd", "pins held while blocked", during,
-			   PIN_BLOCKED_SLACK, "%.0f");
-	cost_row("block", "uffd", "pins the callers took before (each)",
-		 (CPU_OP_VEC_LEN_MAX - 1) * 2 * OPERAND_PAGES, -1, "%.0f");
-	ok_budget = cost_row("block", "uffd", "other user's alias vector (ms)",
-			     done ? vr.us / 1e3 : waited / 1e3, BLOCKED_VICTIM_WAIT_MS,
-			     "%.1f");
-	if (!done)
-		ksft_print_msg(BLOCK_VICTIM_FMT,
-			       BLOCKED_VICTIM_WAIT_MS,
-			       vr.ret == 0 ? "; it did once they were resolved" : "");
-	ksft_test_result(faults == k && ok_pins && !fails,
-			 "blocked: %d pages stay pinned while %d callers block in a fault (bound %d)\n",
-			 (int)during, k, PIN_BLOCKED_SLACK);
-	ksft_test_result(faults == k && done && ok_budget && vr.ret == 0 && !bad,
-			 "blocked: another user's aliased vector completes while %d callers block in a fault (%s)\n",
-			 k, done ? "done" : "waited for them");
-}
-
 #define SETUP_FMT "cost: %d online CPUs, %d iterations, %d processes, %d ms floods, budget %ld KiB, %ld KiB per 2-page alias, vmstat threshold %d\n"
 
 int main(int argc, char **argv)
 {
 	const char *env = getenv("CPU_OPV_COST_ITERS");
 	double start = now_us();
-	int c, cpu;
+	int c;
 
 	if (env && atoi(env) > 0)
 		iters = atoi(env);
@@ -1628,16 +1361,8 @@ int main(int argc, char **argv)
 	is_root = geteuid() == 0;
 
 	ksft_print_header();
-	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
-		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
-			       strerror(errno));
-	if (sched_getaffinity(0, sizeof(orig_set), &orig_set))
-		ksft_exit_fail_msg("sched_getaffinity: %s\n", strerror(errno));
-	for (cpu = 0; cpu < MAX_CPUS && cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, &orig_set) && cpu_is_online(cpu))
-			online[nr_online++] = cpu;
-	if (!nr_online)
-		ksft_exit_skip("no online CPU in the affinity mask\n");
+	cpu_op_require();
+	nr_online = cpu_op_affinity_cpus(&orig_set, online, MAX_CPUS, 1);
 	fl = mmap(NULL, sizeof(*fl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		  -1, 0);
 	if (fl == MAP_FAILED)
@@ -1649,7 +1374,7 @@ int main(int argc, char **argv)
 
 	stat_threshold = read_stat_threshold();
 	read_budget();
-	ksft_set_plan(NR_IPI_KINDS + NR_PIN_KINDS + 2 + 2);
+	ksft_set_plan(NR_IPI_KINDS + NR_PIN_KINDS + 2);
 	ksft_print_msg(SETUP_FMT,
 		       nr_online, iters, nprocs, flood_ms, budget_bytes / 1024,
 		       alias_bytes / 1024, stat_threshold);
@@ -1659,7 +1384,6 @@ int main(int argc, char **argv)
 	test_pins();
 	test_latency();
 	test_latency_budget();
-	test_blocked();
 
 	ksft_print_msg("cost: total run time %.1f s\n", (now_us() - start) / 1e6);
 	ksft_finished();

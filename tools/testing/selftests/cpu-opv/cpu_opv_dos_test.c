@@ -110,9 +110,7 @@ int main(int argc, char **argv)
 	}
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
-	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
-		ksft_exit_skip("cpu_opv() is not available: %s\n",
-			       strerror(errno));
+	cpu_op_require();
 	budget = cpu_op_read_long(BUDGET_FILE);
 	if (budget <= 0 || write_zero(PEAK_FILE))
 		ksft_exit_skip("cannot use %s and %s (debugfs not mounted?)\n",

@@ -206,60 +206,15 @@ static int outside_cpu = -1;	/* possible, online, not in run_mask */
 static int online_cpus[CPU_SETSIZE], nr_online;	/* online, in run_mask */
 static int offlined_cpu = -1;
 
-/* Highest CPU of a cpulist file ("0-3,5") plus one, or -1. */
-static int cpulist_parse(const char *path, cpu_set_t *set)
-{
-	char buf[1024], *p;
-	int max = -1;
-	FILE *f = fopen(path, "r");
-
-	if (set)
-		CPU_ZERO(set);
-	if (!f)
-		return -1;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	for (p = buf; *p && *p != '\n';) {
-		long a = strtol(p, &p, 10), b = a, i;
-
-		if (*p == '-')
-			b = strtol(p + 1, &p, 10);
-		for (i = a; i <= b && i < CPU_SETSIZE; i++)
-			if (set)
-				CPU_SET(i, set);
-		if (b > max)
-			max = b;
-		if (*p == ',')
-			p++;
-		else
-			break;
-	}
-	return max + 1;
-}
-
-static void cpu_online_path(int cpu, char *path, size_t len)
-{
-	snprintf(path, len, "/sys/devices/system/cpu/cpu%d/online", cpu);
-}
-
 /* Async-signal-safe: brings the CPU this test took offline back. */
 static void restore_cpu(void)
 {
-	char path[96];
-	int cpu = READ_ONCE(offlined_cpu), fd;
+	int cpu = READ_ONCE(offlined_cpu);
 
 	if (cpu < 0 || getpid() != main_pid)
 		return;
-	cpu_online_path(cpu, path, sizeof(path));
-	fd = open(path, O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, "1", 1) == 1)
-			WRITE_ONCE(offlined_cpu, -1);
-		close(fd);
-	}
+	if (!cpu_op_set_online(cpu, 1))
+		WRITE_ONCE(offlined_cpu, -1);
 }
 
 /* The online CPUs of run_mask, for "another CPU". */
@@ -269,7 +224,7 @@ static void refresh_online(void)
 	int i;
 
 	nr_online = 0;
-	if (cpulist_parse("/sys/devices/system/cpu/online", &on) < 0) {
+	if (cpu_op_cpulist("/sys/devices/system/cpu/online", &on) < 0) {
 		CPU_ZERO(&on);
 		for (i = 0; i < nr_cpu_ids && i < CPU_SETSIZE; i++)
 			CPU_SET(i, &on);
@@ -295,7 +250,7 @@ static void setup_cpus(void)
 	cpu_set_t set;
 	int i, n = 0;
 
-	nr_cpu_ids = cpulist_parse("/sys/devices/system/cpu/possible", NULL);
+	nr_cpu_ids = cpu_op_cpulist("/sys/devices/system/cpu/possible", NULL);
 	if (nr_cpu_ids <= 0)
 		nr_cpu_ids = sysconf(_SC_NPROCESSORS_CONF);
 	if (sched_getaffinity(0, sizeof(set), &set))
@@ -2939,7 +2894,7 @@ static void test_offline(long iters, double deadline)
 	ssize_t n;
 
 	WRITE_ONCE(cur_phase, "offline cpu phase");
-	cpu_online_path(OFFLINE_CPU, path, sizeof(path));
+	cpu_op_online_path(OFFLINE_CPU, path, sizeof(path));
 	if (nr_cpu_ids <= OFFLINE_CPU || !CPU_ISSET(OFFLINE_CPU, &run_mask)) {
 		ksft_test_result_skip(MSG_NO_OFFLINE_CPU, OFFLINE_CPU);
 		return;
@@ -2958,7 +2913,7 @@ static void test_offline(long iters, double deadline)
 		return;
 	}
 	WRITE_ONCE(offlined_cpu, OFFLINE_CPU);
-	n = cpu_op_write_switch(path, 0);
+	n = cpu_op_set_online(OFFLINE_CPU, 0);
 	if (n) {
 		WRITE_ONCE(offlined_cpu, -1);
 		ksft_test_result_skip("offline cpu phase: cannot take CPU %d offline: %s\n",
@@ -3252,10 +3207,10 @@ int main(int argc, char **argv)
 		print_usage(argv[0]);
 
 	ksft_print_header();
-	opt = cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG);
+	opt = cpu_op_require();
 	if (opt != NR_CPU_OPS)
-		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
-			       opt < 0 ? strerror(errno) : "unexpected answer");
+		ksft_exit_skip("cpu_opv() knows %d operations, this test %d\n",
+			       opt, NR_CPU_OPS);
 	ksft_set_plan(5);
 	setup_signals();
 	atexit(cleanup);

@@ -279,19 +279,16 @@ static int stopping(void)
 	return LOAD(stop);
 }
 
-/* Hotplug files, usable from a signal handler. */
-static void online_path(int cpu, char *path, size_t len)
-{
-	snprintf(path, len, "/sys/devices/system/cpu/cpu%d/online", cpu);
-}
-
-/* 1 online, 0 offline, -errno. */
+/*
+ * CPU @cpu's hotplug state, usable from a signal handler (as is
+ * cpu_op_set_online()): 1 online, 0 offline, -errno.
+ */
 static int read_online(int cpu)
 {
 	char path[64], c = 0;
 	int fd, n;
 
-	online_path(cpu, path, sizeof(path));
+	cpu_op_online_path(cpu, path, sizeof(path));
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -errno;
@@ -300,14 +297,6 @@ static int read_online(int cpu)
 	if (n != 1)
 		return -EIO;
 	return c == '1';
-}
-
-static int write_online(int cpu, int on)
-{
-	char path[64];
-
-	online_path(cpu, path, sizeof(path));
-	return cpu_op_write_switch(path, on);
 }
 
 static void nap_ms(long ms)
@@ -336,7 +325,7 @@ static int restore_cpus(const char *cpus_mask)
 		if (!cpus_mask[cpu])
 			continue;
 		for (i = 0; i < 500 && read_online(cpu) == 0; i++) {
-			if (write_online(cpu, 1) == -EBUSY)
+			if (cpu_op_set_online(cpu, 1) == -EBUSY)
 				nap_ms(10);
 		}
 		if (read_online(cpu) == 0)
@@ -701,15 +690,40 @@ static int start_aborts(struct worker *w)
 }
 
 /*
- * An increment as a compare-and-store section: read the counter, then
- * store it plus one if it did not change, with the delay in between.
- * A vector for this CPU landing in the delay must abort the section;
- * otherwise the store undoes its increment.
+ * One attempt at incrementing @cpu's counter in an rseq critical section:
+ * 0 done, 1 the compare failed, -1 aborted.
  */
-static void rseq_cas_add(struct worker *w)
+typedef int (*rseq_add_fn)(int cpu);
+
+/*
+ * As a compare-and-store section: read the counter, then store it plus
+ * one if it did not change, with the delay in between. A vector for this
+ * CPU landing in the delay must abort the section; otherwise the store
+ * undoes its increment.
+ */
+static int rseq_cas_add_once(int cpu)
+{
+	intptr_t c = LOAD(pc[cpu].count);
+
+	return rseq_cmpeqv_storev(RSEQ_MO_RELAXED, RSEQ_PERCPU_CPU_ID,
+				  &pc[cpu].count, c, c + 1, cpu);
+}
+
+/* As an add section. */
+static int rseq_add_once(int cpu)
+{
+	return rseq_addv(RSEQ_MO_RELAXED, RSEQ_PERCPU_CPU_ID, &pc[cpu].count,
+			 1, cpu);
+}
+
+/*
+ * Retries @attempt (@what) on the current CPU until it succeeds; after
+ * ABORTS_BEFORE_OPV failures, or at once for one call in
+ * FORCE_OPV_ONE_IN, increments with cpu_opv instead.
+ */
+static void rseq_add(struct worker *w, const char *what, rseq_add_fn attempt)
 {
 	int aborts = start_aborts(w), cpu, ret;
-	intptr_t c;
 
 	for (;;) {
 		cpu = rseq_cpu(w);
@@ -719,10 +733,8 @@ static void rseq_cas_add(struct worker *w)
 			opv_add(w, cpu, &w->s.add_fallback);
 			return;
 		}
-		doing(w, "rseq compare-and-store add", cpu);
-		c = LOAD(pc[cpu].count);
-		ret = rseq_cmpeqv_storev(RSEQ_MO_RELAXED, RSEQ_PERCPU_CPU_ID,
-					 &pc[cpu].count, c, c + 1, cpu);
+		doing(w, what, cpu);
+		ret = attempt(cpu);
 		if (!ret) {
 			w->adds[cpu]++;
 			w->s.add_rseq++;
@@ -733,30 +745,6 @@ static void rseq_cas_add(struct worker *w)
 			w->s.rseq_cmpfail++;
 		else
 			w->s.rseq_abort++;
-	}
-}
-
-static void rseq_add(struct worker *w)
-{
-	int aborts = start_aborts(w), cpu;
-
-	for (;;) {
-		cpu = rseq_cpu(w);
-		if (cpu < 0)
-			return;
-		if (aborts >= ABORTS_BEFORE_OPV) {
-			opv_add(w, cpu, &w->s.add_fallback);
-			return;
-		}
-		doing(w, "rseq add", cpu);
-		if (!rseq_addv(RSEQ_MO_RELAXED, RSEQ_PERCPU_CPU_ID,
-			       &pc[cpu].count, 1, cpu)) {
-			w->adds[cpu]++;
-			w->s.add_rseq++;
-			return;
-		}
-		aborts++;
-		w->s.rseq_abort++;
 	}
 }
 
@@ -845,9 +833,10 @@ static void *rseq_worker(struct worker *w)
 		struct node *n;
 
 		if (r == 0) {
-			rseq_add(w);
+			rseq_add(w, "rseq add", rseq_add_once);
 		} else if (r == 1) {
-			rseq_cas_add(w);
+			rseq_add(w, "rseq compare-and-store add",
+				 rseq_cas_add_once);
 		} else if (!w->nstash || (r == 2 && w->nstash < STASH_MAX)) {
 			n = rseq_pop(w);
 			if (n)
@@ -1062,7 +1051,7 @@ static void *hotplug_worker(struct worker *w)
 		__atomic_fetch_add(&hp_gen[cpu], 1, __ATOMIC_SEQ_CST);
 		doing(w, on ? "offlining" : "onlining", cpu);
 		t0 = now_ms();
-		err = write_online(cpu, !on);
+		err = cpu_op_set_online(cpu, !on);
 		hp_ms_total += now_ms() - t0;
 		now = read_online(cpu);
 		if (now < 0)
@@ -1122,35 +1111,22 @@ static void *worker_main(void *arg)
 /* Set up. */
 static int read_possible(void)
 {
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "r");
-	int a, b, cpu;
-	char sep;
+	cpu_set_t set;
+	int cpu, n;
 
 	nr_possible = 0;
 	nr_cpu_ids = 0;
-	if (!f) {
-		b = sysconf(_SC_NPROCESSORS_CONF);
-		for (cpu = 0; cpu < b && cpu < MAX_CPUS; cpu++)
-			possible[nr_possible++] = cpu;
-		nr_cpu_ids = nr_possible;
-		return nr_possible;
+	if (cpu_op_cpulist("/sys/devices/system/cpu/possible", &set) < 0) {
+		n = sysconf(_SC_NPROCESSORS_CONF);
+		for (cpu = 0; cpu < n && cpu < CPU_SETSIZE; cpu++)
+			CPU_SET(cpu, &set);
 	}
-	while (fscanf(f, "%d", &a) == 1) {
-		b = a;
-		if (fscanf(f, "%c", &sep) == 1 && sep == '-') {
-			if (fscanf(f, "%d", &b) != 1)
-				break;
-			if (fscanf(f, "%c", &sep) != 1)
-				sep = '\n';
-		}
-		for (cpu = a; cpu <= b && cpu < MAX_CPUS; cpu++) {
-			possible[nr_possible++] = cpu;
-			nr_cpu_ids = cpu + 1;
-		}
-		if (sep != ',')
-			break;
+	for (cpu = 0; cpu < MAX_CPUS && cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		possible[nr_possible++] = cpu;
+		nr_cpu_ids = cpu + 1;
 	}
-	fclose(f);
 	return nr_possible;
 }
 
@@ -1178,8 +1154,7 @@ static void pick_cpus(char *why, size_t len)
 
 	for (i = 0; i < nr_possible; i++) {
 		cpu = possible[i];
-		online_path(cpu, path, sizeof(path));
-		has_file[cpu] = !access(path, F_OK);
+		has_file[cpu] = !cpu_op_online_path(cpu, path, sizeof(path));
 		ret = has_file[cpu] ? read_online(cpu) : 1;
 		init_online[cpu] = ret == 1;
 		hp_online[cpu] = init_online[cpu];
@@ -1196,14 +1171,14 @@ static void pick_cpus(char *why, size_t len)
 			continue;
 		/* The probe: offline, then online again. */
 		is_storm[cpu] = 1;
-		off = write_online(cpu, 0);
+		off = cpu_op_set_online(cpu, 0);
 		if (off) {
 			is_storm[cpu] = 0;
 			snprintf(why, len, "CPU %d cannot go offline: %s", cpu,
 				 strerror(-off));
 			continue;
 		}
-		ret = write_online(cpu, 1);
+		ret = cpu_op_set_online(cpu, 1);
 		if (ret)
 			ksft_exit_fail_msg("CPU %d cannot come back online: %s\n",
 					   cpu, strerror(-ret));
@@ -1519,9 +1494,7 @@ static int child_main(void)
 	ksft_print_header();
 	if (geteuid() != 0)
 		ksft_exit_skip("not root: the storm writes /sys/devices/system/cpu/cpuN/online\n");
-	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
-		ksft_exit_skip("cpu_opv() is not available: %s\n",
-			       strerror(errno));
+	cpu_op_require();
 	if (rseq_register_current_thread())
 		ksft_exit_skip("rseq is not available: %s\n", strerror(errno));
 	if (!read_possible())

@@ -463,9 +463,7 @@ int main(int argc, char **argv)
 	nr_cpus = (int)sysconf(_SC_NPROCESSORS_CONF);
 	if (nr_cpus > MAX_CPUS)
 		nr_cpus = MAX_CPUS;
-	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
-		ksft_exit_skip("cpu_opv() is not available: %s\n",
-			       strerror(errno));
+	cpu_op_require();
 	if (rseq_register_current_thread())
 		ksft_exit_skip("rseq is not available: %s\n", strerror(errno));
 	/* Every node fits in any one CPU's buffer: a push always succeeds. */

@@ -458,15 +458,6 @@ static void test_cpus(void)
 	      n);
 }
 
-static int set_online(int cpu, int on)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online",
-		 cpu);
-	return cpu_op_write_switch(path, on);
-}
-
 static void test_offline(void)
 {
 	uint64_t w = 0;
@@ -484,7 +475,7 @@ static void test_offline(void)
 	if (cpu > 0)
 		CPU_SET(cpu, &set);
 	sched_setaffinity(0, sizeof(set), &set);
-	ret = cpu > 0 ? set_online(cpu, 0) : -ENODEV;
+	ret = cpu > 0 ? cpu_op_set_online(cpu, 0) : -ENODEV;
 	if (ret) {
 		ksft_test_result_skip("offline CPU: cannot take a CPU offline (%s)\n",
 				      strerror(-ret));
@@ -495,7 +486,7 @@ static void test_offline(void)
 	ret = run(&op, 1, cpu);
 	CHECK(ret == 0 && w == 5, "vector for offline CPU %d runs (%d)\n", cpu,
 	      ret);
-	CHECK(set_online(cpu, 1) == 0 && run(&op, 1, cpu) == 0 && w == 10,
+	CHECK(cpu_op_set_online(cpu, 1) == 0 && run(&op, 1, cpu) == 0 && w == 10,
 	      "CPU %d back online, vector runs there\n", cpu);
 }
 
@@ -503,9 +494,7 @@ int main(void)
 {
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
-	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
-		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
-			       strerror(errno));
+	cpu_op_require();
 	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 1 + 1 + 2);
 	test_flags();
 	test_bytes();

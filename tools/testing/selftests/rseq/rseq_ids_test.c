@@ -14,6 +14,8 @@
  * - A thread stores a tag into cpu_id_start, which no CPU number equals.
  *   A fence issued while it runs, or while it is blocked, must replace
  *   the tag before it next runs user code (TCMalloc depends on this).
+ * - Another thread drops the page of a blocked thread's area, or stores
+ *   a tag into it: the thread must see its ids when it wakes.
  *
  * Each test runs in a child process under a time limit, so that a thread
  * stuck in the kernel fails that test instead of hanging the run. The
@@ -169,6 +171,25 @@ static int pin(pid_t tid, int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(tid, sizeof(set), &set) ? -errno : 0;
+}
+
+/*
+ * For a test thread: publishes its id in *tid, moves it to cpu and
+ * registers rs; 0, or -1 with the failure reported.
+ */
+static int pin_and_register(pid_t *tid, int cpu, struct rseq *rs)
+{
+	int err;
+
+	store_int(tid, thread_id());
+	err = pin(0, cpu);
+	if (!err)
+		err = sys_rseq(rs, 0);
+	if (err) {
+		report(KSFT_FAIL, "setup: pin or rseq registration: %s", strerror(-err));
+		return -1;
+	}
+	return 0;
 }
 
 static long long now_ms(void)
@@ -438,14 +459,8 @@ static void *mover(void *arg)
 	uint32_t start, id;
 	int round, cpu, err, phase;
 
-	store_int(&c->tid, thread_id());
-	err = pin(0, c->home);
-	if (!err)
-		err = sys_rseq(rs, 0);
-	if (err) {
-		report(KSFT_FAIL, "setup: pin or rseq registration: %s", strerror(-err));
+	if (pin_and_register(&c->tid, c->home, rs))
 		return NULL;
-	}
 	for (round = 0; round < MOVE_ROUNDS; round++) {
 		err = pin(0, c->home);
 		if (err) {
@@ -774,6 +789,20 @@ struct fence_ctx {
 	int seen_cpu;
 };
 
+/*
+ * Moves the caller to cpus[0] and starts fn(arg) in a new thread; 0, or
+ * -1 with the failure reported.
+ */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	pin(0, cpus[0]);
+	if (pthread_create(t, NULL, fn, arg)) {
+		report(KSFT_FAIL, "pthread_create failed");
+		return -1;
+	}
+	return 0;
+}
+
 static struct rseq fence_area __aligned(32);
 
 /* 0, or -1 with the reason to skip in why. */
@@ -805,16 +834,10 @@ static int tag_area(struct fence_ctx *c)
 {
 	struct rseq *rs = &fence_area;
 	uint32_t start;
-	int err, cpu;
+	int cpu;
 
-	store_int(&c->tid, thread_id());
-	err = pin(0, c->cpu);
-	if (!err)
-		err = sys_rseq(rs, 0);
-	if (err) {
-		report(KSFT_FAIL, "setup: pin or rseq registration: %s", strerror(-err));
+	if (pin_and_register(&c->tid, c->cpu, rs))
 		return -1;
-	}
 	start = load_u32(&rs->cpu_id_start);
 	cpu = current_cpu();
 	if (cpu != c->cpu || start != (uint32_t)cpu) {
@@ -887,11 +910,8 @@ static void test_fence_running(void)
 		report(KSFT_SKIP, "%s", why);
 		return;
 	}
-	pin(0, cpus[0]);
-	if (pthread_create(&t, NULL, tag_and_spin, &c)) {
-		report(KSFT_FAIL, "pthread_create failed");
+	if (start_thread(&t, tag_and_spin, &c))
 		return;
-	}
 	if (wait_tagged(&c)) {
 		deadline = now_ms() + (FENCE_SECONDS + 1) * 1000;
 		while (!load_int(&c.done) && now_ms() < deadline) {
@@ -950,11 +970,8 @@ static void test_fence_blocked(void)
 		report(KSFT_FAIL, "pipe: %s", strerror(errno));
 		return;
 	}
-	pin(0, cpus[0]);
-	if (pthread_create(&t, NULL, tag_and_block, &c)) {
-		report(KSFT_FAIL, "pthread_create failed");
+	if (start_thread(&t, tag_and_block, &c))
 		return;
-	}
 	if (wait_tagged(&c)) {
 		state = wait_asleep(load_int(&c.tid));
 		if (state == '?') {
@@ -984,6 +1001,118 @@ static void test_fence_blocked(void)
 		report(KSFT_FAIL, "the thread never stored its tag");
 }
 
+/*
+ * Another thread changes a blocked thread's area: it drops the page
+ * (MADV_DONTNEED, after which it reads zeros) or stores a tag into
+ * cpu_id_start. 6.12 stored the ids after every switch, so the thread
+ * sees its CPU again when it wakes, before any system call of its own.
+ */
+#define OUTSIDE_ROUNDS	20
+
+struct outside_ctx {
+	int cpu;		/* of the blocking thread */
+	pid_t tid;
+	int ready;		/* rounds the thread has started */
+	int done;
+	int pipe[2];
+	char *page;		/* holds its area, alone */
+	uint32_t seen_start[OUTSIDE_ROUNDS], seen_id[OUTSIDE_ROUNDS];
+	int seen_cpu[OUTSIDE_ROUNDS];
+};
+
+static void *block_rounds(void *arg)
+{
+	struct outside_ctx *c = arg;
+	struct rseq *rs = (struct rseq *)c->page;
+	int i;
+	char b;
+
+	if (pin_and_register(&c->tid, c->cpu, rs)) {
+		store_int(&c->done, 1);
+		return NULL;
+	}
+	for (i = 0; i < OUTSIDE_ROUNDS; i++) {
+		store_int(&c->ready, i + 1);
+		if (read(c->pipe[0], &b, 1) != 1) {
+			report(KSFT_FAIL, "read from the pipe: %s", strerror(errno));
+			break;
+		}
+		/* The first thing after the wake-up, before any other system call. */
+		c->seen_start[i] = load_u32(&rs->cpu_id_start);
+		c->seen_id[i] = load_u32(&rs->cpu_id);
+		c->seen_cpu[i] = current_cpu();
+	}
+	sys_rseq(rs, RSEQ_FLAG_UNREGISTER);
+	store_int(&c->done, 1);
+	return NULL;
+}
+
+static void test_outside_change(void)
+{
+	struct outside_ctx c = { .cpu = cpus[1] };
+	long psize = sysconf(_SC_PAGESIZE);
+	int i, bad = 0, first = -1;
+	long long deadline;
+	pthread_t t;
+	char state;
+
+	c.page = mmap(NULL, psize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c.page == MAP_FAILED || pipe(c.pipe)) {
+		report(KSFT_FAIL, "mmap or pipe: %s", strerror(errno));
+		return;
+	}
+	if (start_thread(&t, block_rounds, &c))
+		return;
+	for (i = 0; i < OUTSIDE_ROUNDS && !failed(); i++) {
+		deadline = now_ms() + ASLEEP_MS;
+		while (load_int(&c.ready) <= i && !load_int(&c.done) && now_ms() < deadline)
+			sleep_us(100);
+		if (load_int(&c.ready) <= i)
+			break;
+		state = wait_asleep(load_int(&c.tid));
+		if (state != 'S' && state != 'D' && state != '?') {
+			report(KSFT_FAIL, "round %d: the thread did not block in read() (state %c)",
+			       i, state);
+			break;
+		}
+		/* Let it get off its CPU for good. */
+		sleep_us(10000);
+		if (i & 1)
+			__atomic_store_n(&((struct rseq *)c.page)->cpu_id_start, TAG,
+					 __ATOMIC_RELAXED);
+		else if (madvise(c.page, psize, MADV_DONTNEED))
+			report(KSFT_FAIL, "madvise: %s", strerror(errno));
+		if (write(c.pipe[1], "x", 1) != 1)
+			report(KSFT_FAIL, "write to the pipe: %s", strerror(errno));
+	}
+	if (write(c.pipe[1], "x", 1) < 0)
+		report(KSFT_FAIL, "write to the pipe: %s", strerror(errno));
+	pthread_join(t, NULL);
+	if (failed())
+		return;
+	if (i < OUTSIDE_ROUNDS) {
+		report(KSFT_FAIL, "the thread stopped after %d rounds", i);
+		return;
+	}
+	for (i = 0; i < OUTSIDE_ROUNDS; i++) {
+		if (c.seen_start[i] == (uint32_t)c.seen_cpu[i] &&
+		    c.seen_id[i] == (uint32_t)c.seen_cpu[i])
+			continue;
+		bad++;
+		if (first < 0)
+			first = i;
+	}
+	if (bad)
+		report(KSFT_FAIL,
+		       "%d of %d wake-ups saw stale ids; first, after %s: cpu_id_start %#x, cpu_id %u, on CPU %d",
+		       bad, OUTSIDE_ROUNDS, first & 1 ? "a tag was stored" : "MADV_DONTNEED",
+		       c.seen_start[first], c.seen_id[first], c.seen_cpu[first]);
+	else
+		report(KSFT_PASS,
+		       "%d wake-ups after MADV_DONTNEED or a tag stored by another thread showed CPU %d",
+		       OUTSIDE_ROUNDS, c.cpu);
+}
+
 int main(int argc, char **argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES");
@@ -1010,12 +1139,14 @@ int main(int argc, char **argv)
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (outcome == MAP_FAILED)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	ksft_set_plan(4);
+	ksft_set_plan(5);
 	run_test("move back while the id store sleeps in a fault", test_move_during_store,
 		 MOVE_LIMIT);
 	run_test("stress: moves while id stores fault", test_stress, STRESS_SECONDS + 5);
 	run_test("fence rewrites the ids of a running thread", test_fence_running,
 		 FENCE_SECONDS + 4);
 	run_test("fence rewrites the ids of a blocked thread", test_fence_blocked, 8);
+	run_test("ids shown again after another thread changed the area of a blocked one",
+		 test_outside_change, 20);
 	ksft_finished();
 }
