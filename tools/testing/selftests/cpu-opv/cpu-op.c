@@ -286,3 +286,11 @@ const char *cpu_op_errname(int e)
 			return names[i].name;
 	return strerror(e);
 }
+
+void cpu_op_touch_stack(void)
+{
+	char buf[CPU_OP_TOUCH_STACK];
+
+	memset(buf, 1, sizeof(buf));
+	__asm__ __volatile__("" : : "r"(buf) : "memory");
+}

@@ -104,4 +104,13 @@ int cpu_op_uffd_open(char *why, size_t len);
 /* For tests: the name of errno value @e ("EINVAL"), or its description. */
 const char *cpu_op_errname(int e);
 
+/*
+ * Writes CPU_OP_TOUCH_STACK bytes of the stack below the caller's frame,
+ * so that the calls the caller makes next take no page fault there. Kept
+ * out of line, in its own file, so that it cannot be inlined into the
+ * caller.
+ */
+#define CPU_OP_TOUCH_STACK	32768
+void cpu_op_touch_stack(void);
+
 #endif /* CPU_OP_H */

@@ -15,7 +15,11 @@
  * gives on the user addresses, however the kernel maps them, and a read
  * pin sees what the caller stores while the rest of the vector is pinned.
  * A call whose fault waits (in a userfaultfd) holds no pin and no share of
- * the vmalloc budget meanwhile.
+ * the vmalloc budget meanwhile, and neither does a call that waits for its
+ * mmap lock: with the lock held forever by a read fault that a FUSE server
+ * of the test's own never answers and a writer queued behind it, as many
+ * callers as the budget holds aliases wait for the lock while another
+ * process's vector that needs an alias must still return at once.
  *
  * A kernel that stores through a read pin writes the shared zero page;
  * the test then writes zeros back the same way, so that the rest of the
@@ -29,19 +33,24 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <poll.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <linux/fuse.h>
 #include <linux/userfaultfd.h>
 
 #include "../kselftest.h"
@@ -907,20 +916,6 @@ static void restore_affinity(void)
 		ksft_print_msg("restoring the affinity mask: %s\n", strerror(errno));
 }
 
-static int cpu_online_path(int cpu, char *path, size_t len)
-{
-	snprintf(path, len, "/sys/devices/system/cpu/cpu%d/online", cpu);
-	return access(path, F_OK);
-}
-
-static int set_online(int cpu, int on)
-{
-	char path[64];
-
-	cpu_online_path(cpu, path, sizeof(path));
-	return cpu_op_write_switch(path, on);
-}
-
 /* 7. Only a CPU of the caller's affinity mask, online or not. */
 #define T_OUT	"CPU outside the affinity mask"
 #define T_IN	"CPU inside a one-CPU affinity mask"
@@ -961,7 +956,7 @@ static void test_affinity(void)
 	restore_affinity();
 
 	for (i = nr_allowed - 1; i > 0 && c < 0; i--)
-		if (!cpu_online_path(allowed[i], path, sizeof(path)))
+		if (!cpu_op_online_path(allowed[i], path, sizeof(path)))
 			c = allowed[i];
 	if (c < 0) {
 		ksft_test_result_skip(T_OFF ": no CPU but %d has a sysfs online file\n", a);
@@ -975,7 +970,7 @@ static void test_affinity(void)
 		restore_affinity();
 		return;
 	}
-	ret = set_online(c, 0);
+	ret = cpu_op_set_online(c, 0);
 	if (ret) {
 		restore_affinity();
 		ksft_test_result_skip(T_OFF ": cannot take CPU %d offline: %s\n", c,
@@ -986,7 +981,7 @@ static void test_affinity(void)
 	cpu_op_add(&op, 0, &w, 5, 8);
 	ret = run(&op, 1, c);
 	/* Always back online, whatever the vector did. */
-	back = set_online(c, 1);
+	back = cpu_op_set_online(c, 1);
 	restore_affinity();
 	CHECK(ret == 0 && w == 5 && !back,
 	      T_OFF " {%d, %d}: CPU %d returns %d (%s), word %llu (want 5)%s%s\n",
@@ -1489,25 +1484,860 @@ static void test_blocked_fault(void)
 	munmap(blocker_zeros, 17 * page_size);
 }
 
+/*
+ * 12. A call waiting for its mmap lock holds no share of the vmalloc
+ * budget. The process mounts a FUSE file system of its own, served by a
+ * thread that answers every request but FUSE_READ, which it parks, and
+ * maps the file it holds. Thread R reads the mapping through
+ * /proc/self/mem: access_remote_vm() holds the mmap lock for reading
+ * across the fault, which cannot drop it and waits for the READ reply
+ * forever. Thread W calls mmap() and queues behind R as a writer, so
+ * that every reader that comes later queues behind W. Then each of the
+ * callers issues a vector of one compare whose first operand crosses a
+ * page boundary in memory never touched: it needs one alias, and pinning
+ * it needs the mmap lock. There are as many callers as aliases fit in the
+ * budget (debugfs cpu_opv/vmap_budget_bytes over what one alias occupied,
+ * cpu_opv/alias_bytes_peak; without debugfs, 256 pages over the smallest
+ * alias, 3 pages), so that callers keeping their share while they wait
+ * would leave less than one alias of it. A process forked beforehand,
+ * with an mmap lock of its own, then issues a vector that needs one
+ * alias: it must return within FUSE_VICTIM_MS. Last, the server stops
+ * and closes /dev/fuse, which aborts the connection: the parked READ
+ * fails, R's pread() returns an error, and W's mmap() and every caller's
+ * vector complete; the mapping and the mount go.
+ */
+#define FUSE_FILE_PAGES		4
+#define FUSE_FILE_NODE		2
+#define FUSE_FILE_NAME		"data"
+#define FUSE_WAIT_MS		10000	/* for each step of the set-up */
+#define FUSE_VICTIM_MS		5000	/* for the other process's call */
+#define FUSE_AFTER_MS		10000	/* for it again, after the abort */
+#define FUSE_JOIN_MS		20000	/* for every thread, after the abort */
+#define FUSE_MAX_CALLERS	256
+#define FUSE_STACK		(256 * 1024)
+#define BUDGET_FILE		"/sys/kernel/debug/cpu_opv/vmap_budget_bytes"
+#define PEAK_FILE		"/sys/kernel/debug/cpu_opv/alias_bytes_peak"
+
+#define FL_NAME		"FUSE-held mmap lock: "
+#define FL_SETUP	FL_NAME \
+	"a read fault parked by the server, a queued mmap() and the callers wait"
+#define FL_VICTIM	FL_NAME "another process's vector that needs an alias returns meanwhile"
+#define FL_SRV_STUCK	"the FUSE server still runs %d ms after it was stopped: %s\n"
+#define FL_THR_STUCK	"thread %d (%s) still blocked %d ms after the abort: %s\n"
+/*
+ * The FUSE protocol's "not implemented" answer, which stops the kernel
+ * from sending that request again: the errno value 38 (ENOSYS), named
+ * apart because checkpatch reserves that name for system calls.
+ */
+#define FUSE_NOT_IMPLEMENTED	38
+#define FL_ABORT	FL_NAME "the abort fails the read; mmap() and the callers then complete"
+
+enum { FL_R, FL_W, FL_C, FL_ROLES };
+
+struct fl_thread {
+	pthread_t thr;
+	int role;
+	pid_t tid;		/* set once running */
+	int started, done;
+	long ret;		/* bytes read, 0, the call's result; or -errno */
+	void *map;		/* W's mapping */
+};
+
+/* What the other process reports: its call's result and duration. */
+struct fl_victim_res {
+	int ret;
+	long long ns;
+};
+
+/* The test's state, shared with its threads. */
+static struct {
+	char dir[64], mnt[96], dev[96];
+	int fuse_fd, mounted, stop[2], event[2];
+	pthread_t srv;
+	int srv_running, reads;
+	const char *srv_failed;
+	int srv_err;
+	char *fmap;
+	int mem_fd;
+	struct cpu_op op;	/* every caller's vector */
+	char *untouched, *zeros;
+	int cpu;
+	int go[FL_ROLES][2];
+	struct fl_thread *th;
+	int nth;
+	pid_t victim;
+	int victim_go, victim_res;
+	/* What the conductor saw. */
+	struct obs setup, vict;
+	int ncallers, setup_ok, answered;
+	struct fl_victim_res vr;
+	long long t_abort;
+} fl;
+
+/* Requests are read here; touched before the mmap lock is stuck. */
+static uint64_t fl_buf[(128 * 1024 + 4096) / 8];
+
+static void fl_srv_fail(const char *step)
+{
+	if (!fl.srv_failed) {
+		fl.srv_failed = step;
+		fl.srv_err = errno;
+	}
+}
+
+static void fl_attr(struct fuse_attr *a, uint64_t node)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = node;
+	a->uid = getuid();
+	a->gid = getgid();
+	a->blksize = page_size;
+	if (node == FUSE_ROOT_ID) {
+		a->mode = S_IFDIR | 0755;
+		a->nlink = 2;
+	} else {
+		a->mode = S_IFREG | 0444;
+		a->nlink = 1;
+		a->size = FUSE_FILE_PAGES * page_size;
+		a->blocks = a->size / 512;
+	}
+}
+
+static void fl_reply(uint64_t unique, int error, const void *arg, size_t len)
+{
+	union {
+		struct fuse_out_header h;
+		unsigned char b[sizeof(struct fuse_out_header) + 256];
+	} r;
+
+	assert(len <= 256);
+	r.h.len = sizeof(r.h) + len;
+	r.h.error = error;
+	r.h.unique = unique;
+	if (len)
+		memcpy(r.b + sizeof(r.h), arg, len);
+	/* ENOENT: the request was interrupted meanwhile. */
+	if (write(fl.fuse_fd, &r, r.h.len) != (ssize_t)r.h.len && errno != ENOENT)
+		fl_srv_fail("write of a FUSE reply");
+}
+
+static void fl_serve_one(const struct fuse_in_header *in, const char *arg, size_t len)
+{
+	union {
+		struct fuse_init_out init;
+		struct fuse_entry_out entry;
+		struct fuse_attr_out attr;
+		struct fuse_open_out open;
+	} o;
+	const struct fuse_init_in *ii = (const void *)arg;
+	char c = 'r';
+
+	memset(&o, 0, sizeof(o));
+	switch (in->opcode) {
+	case FUSE_INIT:
+		if (len < 8) {
+			fl_reply(in->unique, -EINVAL, NULL, 0);
+			break;
+		}
+		o.init.major = FUSE_KERNEL_VERSION;
+		o.init.minor = ii->minor < FUSE_KERNEL_MINOR_VERSION ? ii->minor :
+			       FUSE_KERNEL_MINOR_VERSION;
+		o.init.max_write = 4096;
+		fl_reply(in->unique, 0, &o.init, sizeof(o.init));
+		break;
+	case FUSE_LOOKUP:
+		if (in->nodeid != FUSE_ROOT_ID || strnlen(arg, len) != strlen(FUSE_FILE_NAME) ||
+		    strcmp(arg, FUSE_FILE_NAME)) {
+			fl_reply(in->unique, -ENOENT, NULL, 0);
+			break;
+		}
+		o.entry.nodeid = FUSE_FILE_NODE;
+		o.entry.entry_valid = 3600;
+		o.entry.attr_valid = 3600;
+		fl_attr(&o.entry.attr, FUSE_FILE_NODE);
+		fl_reply(in->unique, 0, &o.entry, sizeof(o.entry));
+		break;
+	case FUSE_GETATTR:
+		if (in->nodeid != FUSE_ROOT_ID && in->nodeid != FUSE_FILE_NODE) {
+			fl_reply(in->unique, -ENOENT, NULL, 0);
+			break;
+		}
+		o.attr.attr_valid = 3600;
+		fl_attr(&o.attr.attr, in->nodeid);
+		fl_reply(in->unique, 0, &o.attr, sizeof(o.attr));
+		break;
+	case FUSE_OPEN:
+		if (in->nodeid != FUSE_FILE_NODE) {
+			fl_reply(in->unique, -EISDIR, NULL, 0);
+			break;
+		}
+		o.open.fh = 1;
+		fl_reply(in->unique, 0, &o.open, sizeof(o.open));
+		break;
+	case FUSE_READ:
+		/* Parked for good: the abort fails it. */
+		__atomic_add_fetch(&fl.reads, 1, __ATOMIC_SEQ_CST);
+		if (write(fl.event[1], &c, 1) != 1)
+			fl_srv_fail("write to the event pipe");
+		break;
+	case FUSE_FORGET:
+	case FUSE_BATCH_FORGET:
+	case FUSE_INTERRUPT:
+		/* No reply. */
+		break;
+	case FUSE_RELEASE:
+	case FUSE_RELEASEDIR:
+		fl_reply(in->unique, 0, NULL, 0);
+		break;
+	default:
+		/* FUSE_FLUSH, FUSE_ACCESS, FUSE_STATFS...: not implemented. */
+		fl_reply(in->unique, -FUSE_NOT_IMPLEMENTED, NULL, 0);
+	}
+}
+
+/*
+ * The FUSE server: runs until the stop pipe is written or closed, or a
+ * step fails, then aborts the connection.
+ */
+static void *fl_serve(void *arg)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = fl.fuse_fd, .events = POLLIN },
+		{ .fd = fl.stop[0], .events = POLLIN },
+	};
+	const struct fuse_in_header *in = (const void *)fl_buf;
+	ssize_t n;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fl_srv_fail("poll");
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			errno = ENOTCONN;
+			fl_srv_fail("poll of /dev/fuse");
+			break;
+		}
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		n = read(fl.fuse_fd, fl_buf, sizeof(fl_buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == ENOENT))
+			continue;
+		if (n < (ssize_t)sizeof(*in) || n < (ssize_t)in->len) {
+			if (n >= 0)
+				errno = EPROTO;
+			fl_srv_fail("read of /dev/fuse");
+			break;
+		}
+		fl_serve_one(in, (const char *)(in + 1), in->len - sizeof(*in));
+	}
+	/*
+	 * Closing the only /dev/fuse file aborts the connection: every
+	 * request fails, the parked READs included, and none can hang.
+	 */
+	close(fl.fuse_fd);
+	return NULL;
+}
+
+/* R, W or a caller: waits for its go byte, then blocks where it should. */
+static void *fl_thread_run(void *arg)
+{
+	struct fl_thread *t = arg;
+	uint64_t word = 0;
+	ssize_t n;
+	void *p;
+	char c;
+
+	/*
+	 * The stack below this frame, where the calls below keep their frames
+	 * and buffers, is written now: once the mmap lock is stuck, a page
+	 * fault there, taken in the kernel, would wait for it forever.
+	 */
+	cpu_op_touch_stack();
+	__atomic_store_n(&t->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	if (read(fl.go[t->role][0], &c, 1) != 1)
+		return NULL;
+	__atomic_store_n(&t->started, 1, __ATOMIC_SEQ_CST);
+	switch (t->role) {
+	case FL_R:
+		n = pread64(fl.mem_fd, &word, sizeof(word), (off64_t)(uintptr_t)fl.fmap);
+		t->ret = n < 0 ? -errno : n;
+		break;
+	case FL_W:
+		p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			 0);
+		t->ret = p == MAP_FAILED ? -errno : 0;
+		t->map = p == MAP_FAILED ? NULL : p;
+		break;
+	default:
+		t->ret = run(&fl.op, 1, fl.cpu);
+	}
+	__atomic_store_n(&t->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Whether thread @i returned from the call it was to block in. */
+static int fl_done(int i)
+{
+	return __atomic_load_n(&fl.th[i].done, __ATOMIC_SEQ_CST);
+}
+
+/* Reads a small /proc file into @buf with no allocation. */
+static ssize_t fl_read_proc(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/*
+ * Whether thread @tid sleeps uninterruptibly (state D, which covers the
+ * killable waits for a lock) in system call @nr or @nr2. Where
+ * /proc/<tid>/syscall cannot be read, the state alone decides.
+ */
+static int fl_blocked_in(pid_t tid, long nr, long nr2)
+{
+	char path[80], buf[512], *p;
+	long sys;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	if (fl_read_proc(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || p[2] != 'D')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	if (fl_read_proc(path, buf, sizeof(buf)) <= 0)
+		return 1;
+	if (buf[0] < '0' || buf[0] > '9')
+		return 0;	/* "running", or -1: not in a system call */
+	sys = strtol(buf, NULL, 10);
+	return sys == nr || sys == nr2;
+}
+
+/* Waits until threads [@first, @first + @n) are blocked as fl_blocked_in() says. */
+static int fl_wait_blocked(int first, int n, long nr, long nr2, int *blocked)
+{
+	long long end = now_ns() + FUSE_WAIT_MS * 1000000LL;
+	int i;
+
+	for (;;) {
+		*blocked = 0;
+		for (i = first; i < first + n; i++) {
+			if (fl_done(i))
+				return 0;
+			*blocked += fl_blocked_in(fl.th[i].tid, nr, nr2);
+		}
+		if (*blocked == n)
+			return 1;
+		if (now_ns() > end)
+			return 0;
+		usleep(10000);
+	}
+}
+
+/* Waits up to @ms for @fd to be readable. */
+static int fl_poll_in(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	long long end = now_ns() + ms * 1000000LL;
+	int n;
+
+	for (;;) {
+		n = poll(&pfd, 1, ms);
+		if (n >= 0 || errno != EINTR)
+			return n > 0;
+		ms = (end - now_ns()) / 1000000;
+		if (ms < 0)
+			return 0;
+	}
+}
+
+/*
+ * The other process: maps and touches memory of its own, says it is
+ * ready, then on the go byte issues a vector of one compare whose first
+ * operand crosses a page, and reports its result and duration.
+ */
+static void fl_victim_start(void)
+{
+	int go[2], res[2];
+	struct fl_victim_res r;
+	struct cpu_op op;
+	char c = 'r', *p;
+	long long t0;
+
+	if (pipe(go) || pipe(res))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	fflush(stdout);
+	fl.victim = fork();
+	if (fl.victim < 0)
+		ksft_exit_fail_msg("fork: %s\n", strerror(errno));
+	if (fl.victim) {
+		close(go[0]);
+		close(res[1]);
+		fl.victim_go = go[1];
+		fl.victim_res = res[0];
+		return;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	close(go[1]);
+	close(res[0]);
+	p = mmap(NULL, 3 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		_exit(2);
+	memset(p, 0, 3 * page_size);
+	cpu_op_compare(&op, 1, p + page_size - 4, p + 2 * page_size + 0x100, 8);
+	if (write(res[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+		_exit(3);
+	t0 = now_ns();
+	r.ret = run(&op, 1, this_cpu());
+	r.ns = now_ns() - t0;
+	_exit(write(res[1], &r, sizeof(r)) == sizeof(r) ? 0 : 4);
+}
+
+/*
+ * Mounts the file system at fl.mnt, opening /dev/fuse (or a node of its
+ * own for it, when /dev has none). Returns 0, or -1 with the reason in @why.
+ */
+static int fl_mount(char *why, size_t len)
+{
+	char opts[128];
+	int e;
+
+	snprintf(fl.dir, sizeof(fl.dir), "/tmp/cpu_opv_fuse.XXXXXX");
+	if (!mkdtemp(fl.dir)) {
+		snprintf(why, len, "mkdtemp in /tmp: %s", strerror(errno));
+		fl.dir[0] = '\0';
+		return -1;
+	}
+	snprintf(fl.mnt, sizeof(fl.mnt), "%s/mnt", fl.dir);
+	if (mkdir(fl.mnt, 0700)) {
+		snprintf(why, len, "mkdir %s: %s", fl.mnt, strerror(errno));
+		fl.mnt[0] = '\0';
+		return -1;
+	}
+	fl.fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fl.fuse_fd < 0 && errno == ENOENT) {
+		/* The misc device's number (10, 229) is fixed. */
+		snprintf(fl.dev, sizeof(fl.dev), "%s/fuse", fl.dir);
+		if (!mknod(fl.dev, S_IFCHR | 0600, makedev(10, 229))) {
+			fl.fuse_fd = open(fl.dev, O_RDWR | O_CLOEXEC);
+			e = errno;
+			unlink(fl.dev);
+			errno = e;
+		} else {
+			errno = ENOENT;
+		}
+	}
+	if (fl.fuse_fd < 0) {
+		snprintf(why, len, "open /dev/fuse: %s (no CONFIG_FUSE_FS?)", strerror(errno));
+		return -1;
+	}
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fl.fuse_fd,
+		 (unsigned int)getuid(), (unsigned int)getgid());
+	if (mount("cpu_opv_fuse", fl.mnt, "fuse", MS_NOSUID | MS_NODEV, opts)) {
+		snprintf(why, len, "mounting fuse on %s: %s", fl.mnt, strerror(errno));
+		return -1;
+	}
+	fl.mounted = 1;
+	return 0;
+}
+
+/* The aliases the budget holds, or 0 with the reason in @why. */
+static int fl_callers(char *why, size_t len)
+{
+	long budget, alias = -1, peak;
+	struct cpu_op op;
+	char *p;
+
+	if (access(PEAK_FILE, F_OK))
+		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	budget = cpu_op_read_long(BUDGET_FILE);
+	if (budget > 0 && !cpu_op_write_switch(PEAK_FILE, 0)) {
+		p = map_anon(3, PROT_READ | PROT_WRITE);
+		memset(p, 0, 3 * page_size);
+		cpu_op_compare(&op, 1, p + page_size - 4, p + 2 * page_size + 0x100, 8);
+		if (!run(&op, 1, this_cpu())) {
+			peak = cpu_op_read_long(PEAK_FILE);
+			if (peak > 0)
+				alias = peak;
+		}
+		munmap(p, 3 * page_size);
+	}
+	if (budget <= 0 || alias <= 0) {
+		/*
+		 * CPU_OPV_VMAP_BUDGET_PAGES over the smallest alias (two
+		 * pages and a guard page): callers beyond what the budget
+		 * holds then wait for it, holding nothing.
+		 */
+		ksft_print_msg("no %s or %s: assuming 256 pages of budget, 3 per alias\n",
+			       BUDGET_FILE, PEAK_FILE);
+		budget = 256 * page_size;
+		alias = 3 * page_size;
+	}
+	if (budget / alias < 1 || budget / alias > FUSE_MAX_CALLERS) {
+		snprintf(why, len, "a budget of %ld bytes holds %ld aliases of %ld bytes", budget,
+			 budget / alias, alias);
+		return 0;
+	}
+	ksft_print_msg(FL_NAME "budget %ld bytes, alias %ld bytes: %ld callers\n",
+		       budget, alias, budget / alias);
+	return budget / alias;
+}
+
+static void fl_skip(const char *why)
+{
+	ksft_test_result_skip(FL_SETUP ": %s\n", why);
+	ksft_test_result_skip(FL_VICTIM ": %s\n", why);
+	ksft_test_result_skip(FL_ABORT ": %s\n", why);
+}
+
+/* Creates R, W and @n callers, each waiting for its go byte. */
+static int fl_start_threads(int n, struct obs *o)
+{
+	pthread_attr_t attr;
+	long long end;
+	int i, err;
+
+	fl.th = calloc(n + 2, sizeof(*fl.th));
+	if (!fl.th || pthread_attr_init(&attr) || pthread_attr_setstacksize(&attr, FUSE_STACK)) {
+		obs_fail(o, "thread set-up: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n + 2; i++) {
+		fl.th[i].role = i < FL_C ? i : FL_C;
+		err = pthread_create(&fl.th[i].thr, &attr, fl_thread_run, &fl.th[i]);
+		if (err) {
+			obs_fail(o, "pthread_create: %s", strerror(err));
+			break;
+		}
+		fl.nth++;
+	}
+	pthread_attr_destroy(&attr);
+	end = now_ns() + FUSE_WAIT_MS * 1000000LL;
+	for (i = 0; i < fl.nth; i++)
+		while (!__atomic_load_n(&fl.th[i].tid, __ATOMIC_SEQ_CST) && now_ns() < end)
+			usleep(1000);
+	for (i = 0; i < fl.nth; i++)
+		if (!fl.th[i].tid) {
+			obs_fail(o, "thread %d did not start", i);
+			return -1;
+		}
+	return fl.nth == n + 2 ? 0 : -1;
+}
+
+/* Releases @n threads of @role. */
+static int fl_go(int role, int n)
+{
+	char c[FUSE_MAX_CALLERS];
+
+	memset(c, 'g', n);
+	return write(fl.go[role][1], c, n) == n ? 0 : -1;
+}
+
+#ifndef SYS_mmap2
+#define SYS_mmap2 -2L
+#endif
+#ifndef SYS_mmap
+#define SYS_mmap -2L
+#endif
+
+/*
+ * The steps while the mmap lock is stuck, in a thread of their own. A
+ * page fault the kernel takes on a user address (a copy to user memory,
+ * or the rseq area's update on the way back to user space) waits for the
+ * mmap lock, behind W for ever; the main thread's pages, shared
+ * copy-on-write by the fork() of the other process, would fault so. This
+ * thread's rseq area was written when it started, its stack is written
+ * from user space first, and every buffer the kernel writes here is on
+ * that stack; nothing here allocates or maps memory. The main thread
+ * waits in pthread_join() meanwhile. The thread ends with the abort.
+ */
+static void *fl_conduct(void *arg)
+{
+	struct fl_victim_res vr;
+	int blocked = 0, n = fl.ncallers;
+
+	cpu_op_touch_stack();
+	if (fl_go(FL_R, 1) || !fl_poll_in(fl.event[0], FUSE_WAIT_MS)) {
+		obs_fail(&fl.setup, "no FUSE_READ within %d ms of R's pread() of the mapping%s",
+			 FUSE_WAIT_MS, fl_done(FL_R) ? " (it returned)" : "");
+		goto abort;
+	}
+	if (fl_go(FL_W, 1) || !fl_wait_blocked(FL_W, 1, SYS_mmap, SYS_mmap2, &blocked)) {
+		obs_fail(&fl.setup, "W's mmap() did not block within %d ms%s", FUSE_WAIT_MS,
+			 fl_done(FL_W) ? " (it returned)" : "");
+		goto abort;
+	}
+	if (fl_go(FL_C, n) || !fl_wait_blocked(FL_C, n, __NR_cpu_opv, __NR_cpu_opv, &blocked)) {
+		obs_fail(&fl.setup, "only %d of %d callers blocked in cpu_opv within %d ms",
+			 blocked, n, FUSE_WAIT_MS);
+		goto abort;
+	}
+	if (fl_done(FL_R) || fl_done(FL_W))
+		obs_fail(&fl.setup, "R or W returned while the read was parked");
+	fl.setup_ok = fl.setup.ok;
+	if (!fl.setup_ok)
+		goto abort;
+
+	if (write(fl.victim_go, "g", 1) != 1) {
+		obs_fail(&fl.vict, "write to the other process: %s", strerror(errno));
+		goto abort;
+	}
+	fl.answered = fl_poll_in(fl.victim_res, FUSE_VICTIM_MS) &&
+		      read(fl.victim_res, &vr, sizeof(vr)) == sizeof(vr);
+	if (!fl.answered) {
+		obs_fail(&fl.vict,
+			 "no return within %d ms while %d callers waited for their mmap lock",
+			 FUSE_VICTIM_MS, n);
+	} else {
+		fl.vr = vr;
+		if (vr.ret)
+			obs_fail(&fl.vict, "returned %d (%s), want 0", vr.ret, ret_str(vr.ret));
+	}
+
+abort:
+	/*
+	 * The server aborts the connection as it stops. No thread is joined
+	 * before: one that ends frees its stack, which waits for the mmap
+	 * lock as long as R holds it.
+	 */
+	fl.t_abort = now_ns();
+	if (write(fl.stop[1], "s", 1) != 1)
+		obs_fail(&fl.setup, "write to the stop pipe: %s", strerror(errno));
+	return NULL;
+}
+
+static void test_fuse_lock(void)
+{
+	struct obs abort_o;
+	struct fl_victim_res vr;
+	int ncallers, i, status, ready = 0, late = 0, first, bad, fd, err;
+	long long late_ms;
+	struct timespec deadline;
+	char why[192], path[160], c;
+	pthread_attr_t attr;
+	pthread_t conductor;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.fuse_fd = -1;
+	fl.mem_fd = -1;
+	fl.victim = -1;
+	if (geteuid()) {
+		fl_skip("mounting FUSE needs root");
+		return;
+	}
+	ncallers = fl_callers(why, sizeof(why));
+	if (!ncallers) {
+		fl_skip(why);
+		return;
+	}
+	fl.ncallers = ncallers;
+	obs_init(&fl.setup);
+	obs_init(&fl.vict);
+	obs_init(&abort_o);
+
+	/* Before anything blocks this process's mmap lock, which fork() takes. */
+	fl_victim_start();
+	if (fl_mount(why, sizeof(why))) {
+		fl_skip(why);
+		goto out_victim;
+	}
+	if (pipe(fl.stop) || pipe(fl.event))
+		ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	for (i = 0; i < FL_ROLES; i++)
+		if (pipe(fl.go[i]))
+			ksft_exit_fail_msg("pipe: %s\n", strerror(errno));
+	memset(fl_buf, 0, sizeof(fl_buf));
+	err = pthread_create(&fl.srv, NULL, fl_serve, NULL);
+	if (err)
+		ksft_exit_fail_msg("pthread_create: %s\n", strerror(err));
+	fl.srv_running = 1;
+
+	snprintf(path, sizeof(path), "%s/%s", fl.mnt, FUSE_FILE_NAME);
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		obs_fail(&fl.setup, "open %s: %s", path, strerror(errno));
+		goto stop;
+	}
+	fl.fmap = mmap(NULL, FUSE_FILE_PAGES * page_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (fl.fmap == MAP_FAILED) {
+		obs_fail(&fl.setup, "mmap of %s: %s", path, strerror(errno));
+		fl.fmap = NULL;
+	}
+	close(fd);
+	fl.mem_fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	if (fl.mem_fd < 0)
+		obs_fail(&fl.setup, "open /proc/self/mem: %s", strerror(errno));
+	if (!fl_poll_in(fl.victim_res, FUSE_WAIT_MS) || read(fl.victim_res, &c, 1) != 1)
+		obs_fail(&fl.setup, "the other process did not get ready");
+	else
+		ready = 1;
+	if (!fl.setup.ok)
+		goto stop;
+
+	/*
+	 * The callers' vector: op 0 compares 8 bytes across the boundary of
+	 * two pages never touched with 8 zero bytes in a touched page.
+	 */
+	fl.untouched = map_anon(2, PROT_READ | PROT_WRITE);
+	fl.zeros = map_anon(1, PROT_READ | PROT_WRITE);
+	memset(fl.zeros, 0, page_size);
+	cpu_op_compare(&fl.op, 1, fl.untouched + page_size - 4, fl.zeros + 0x100, 8);
+	fl.cpu = this_cpu();
+	if (fl_start_threads(ncallers, &fl.setup))
+		goto stop;
+
+	if (pthread_attr_init(&attr) || pthread_attr_setstacksize(&attr, FUSE_STACK) ||
+	    pthread_create(&conductor, &attr, fl_conduct, NULL))
+		ksft_exit_fail_msg("conductor thread: %s\n", strerror(errno));
+	pthread_attr_destroy(&attr);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += (3 * FUSE_WAIT_MS + FUSE_VICTIM_MS + FUSE_JOIN_MS) / 1000;
+	err = pthread_timedjoin_np(conductor, NULL, &deadline);
+	if (err) {
+		/* Stuck in spite of all: abort from here, as best it can. */
+		obs_fail(&fl.setup, "the conductor thread got stuck: %s", strerror(err));
+		if (write(fl.stop[1], "s", 1) != 1)
+			ksft_print_msg("write to the stop pipe: %s\n", strerror(errno));
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += FUSE_JOIN_MS / 1000;
+		if (pthread_timedjoin_np(conductor, NULL, &deadline))
+			ksft_exit_fail_msg(FL_NAME "the conductor thread is still stuck\n");
+	}
+	goto joins;
+
+stop:
+	fl.t_abort = now_ns();
+	if (write(fl.stop[1], "s", 1) != 1)
+		ksft_print_msg("write to the stop pipe: %s\n", strerror(errno));
+joins:
+	for (i = 0; i < FL_ROLES; i++)
+		close(fl.go[i][1]);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += FUSE_JOIN_MS / 1000;
+	err = pthread_timedjoin_np(fl.srv, NULL, &deadline);
+	if (err)
+		ksft_exit_fail_msg(FL_NAME FL_SRV_STUCK, FUSE_JOIN_MS, strerror(err));
+	for (i = 0; i < fl.nth; i++) {
+		err = pthread_timedjoin_np(fl.th[i].thr, NULL, &deadline);
+		if (err)
+			ksft_exit_fail_msg(FL_NAME FL_THR_STUCK, i,
+					   i == FL_R ? "R" : i == FL_W ? "W" : "caller",
+					   FUSE_JOIN_MS, strerror(err));
+	}
+	if (fl.srv_failed)
+		obs_fail(&fl.setup, "FUSE server: %s: %s", fl.srv_failed, strerror(fl.srv_err));
+
+	/* Each step's outcome. */
+	if (fl.setup_ok) {
+		if (fl.th[FL_R].ret >= 0)
+			obs_fail(&abort_o, "R's pread() returned %ld, want an error",
+				 fl.th[FL_R].ret);
+		if (fl.th[FL_W].ret)
+			obs_fail(&abort_o, "W's mmap() failed: %s", strerror(-fl.th[FL_W].ret));
+		for (i = FL_C, first = -1, bad = 0; i < fl.nth; i++)
+			if (fl.th[i].ret && !bad++)
+				first = i;
+		if (bad)
+			obs_fail(&abort_o, "%d callers failed, the first returned %ld (%s), want 0",
+				 bad, fl.th[first].ret, ret_str(fl.th[first].ret));
+	}
+	if (fl.th && fl.th[FL_W].map)
+		munmap(fl.th[FL_W].map, page_size);
+	free(fl.th);
+	if (fl.fmap)
+		munmap(fl.fmap, FUSE_FILE_PAGES * page_size);
+	if (fl.untouched)
+		munmap(fl.untouched, 2 * page_size);
+	if (fl.zeros)
+		munmap(fl.zeros, page_size);
+	if (fl.mem_fd >= 0)
+		close(fl.mem_fd);
+	for (i = 0; i < FL_ROLES; i++)
+		close(fl.go[i][0]);
+	close(fl.stop[0]);
+	close(fl.stop[1]);
+	close(fl.event[0]);
+	close(fl.event[1]);
+
+out_victim:
+	/* Once the server runs, it owns the /dev/fuse file. */
+	if (!fl.srv_running && fl.fuse_fd >= 0)
+		close(fl.fuse_fd);
+	/* With the budget free again, a call still waiting for it returns. */
+	if (fl.setup_ok && !fl.answered && ready) {
+		late = fl_poll_in(fl.victim_res, FUSE_AFTER_MS) &&
+		       read(fl.victim_res, &vr, sizeof(vr)) == sizeof(vr);
+		late_ms = (now_ns() - fl.t_abort) / 1000000;
+		if (late)
+			obs_fail(&fl.vict, "it returned %d (%s) %lld ms after the abort", vr.ret,
+				 ret_str(vr.ret), late_ms);
+		else
+			obs_fail(&fl.vict, "nor within %d ms of the abort", FUSE_AFTER_MS);
+	}
+	if (fl.victim > 0) {
+		close(fl.victim_go);
+		if (!fl.answered && !late)
+			kill(fl.victim, SIGKILL);
+		if (waitpid(fl.victim, &status, 0) != fl.victim)
+			ksft_print_msg("waitpid: %s\n", strerror(errno));
+		else if (fl.answered && (!WIFEXITED(status) || WEXITSTATUS(status)))
+			obs_fail(&fl.vict, "the other process ended with status %#x", status);
+		close(fl.victim_res);
+	}
+	if (fl.mounted && umount2(fl.mnt, MNT_DETACH))
+		obs_fail(&abort_o, "umount2 %s: %s", fl.mnt, strerror(errno));
+	if (fl.mnt[0] && rmdir(fl.mnt))
+		obs_fail(&abort_o, "rmdir %s: %s", fl.mnt, strerror(errno));
+	if (fl.dir[0] && rmdir(fl.dir))
+		obs_fail(&abort_o, "rmdir %s: %s", fl.dir, strerror(errno));
+	if (!fl.mounted)
+		return;		/* skipped above */
+
+	if (fl.answered)
+		ksft_print_msg(FL_NAME "the other process's call took %lld us\n", fl.vr.ns / 1000);
+	CHECK(fl.setup.ok, FL_SETUP " (%d callers)%s\n", ncallers, fl.setup.msg);
+	if (fl.setup_ok)
+		CHECK(fl.vict.ok, FL_VICTIM "%s\n", fl.vict.msg);
+	else
+		ksft_test_result_skip(FL_VICTIM ": the set-up failed\n");
+	if (fl.setup_ok)
+		CHECK(abort_o.ok, FL_ABORT "%s\n", abort_o.msg);
+	else
+		ksft_test_result_skip(FL_ABORT ": the set-up failed\n");
+}
+
 int main(void)
 {
-	int cpu;
-
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
-	if (cpu_opv(NULL, 0, -1, CPU_OP_NR_FLAG) < 0)
-		ksft_exit_skip("cpu_opv() is not available (CONFIG_CPU_OPV?): %s\n",
-			       strerror(errno));
-	if (sched_getaffinity(0, sizeof(orig_set), &orig_set))
-		ksft_exit_fail_msg("sched_getaffinity: %s\n", strerror(errno));
-	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
-		if (CPU_ISSET(cpu, &orig_set))
-			allowed[nr_allowed++] = cpu;
+	cpu_op_require();
+	nr_allowed = cpu_op_affinity_cpus(&orig_set, allowed, CPU_SETSIZE, 0);
 	if (setup_file())
 		ksft_print_msg("no test file: %s\n", file_why);
 	atexit(cleanup_file);
 
-	ksft_set_plan(2 + 1 + 2 + 1 + 2 * NR_WOPS + 4 + 3 + 2 * NR_OVL + 2 + 2);
+	ksft_set_plan(2 + 1 + 2 + 1 + 2 * NR_WOPS + 4 + 3 + 2 * NR_OVL + 2 + 2 + 3);
 	test_file_private();
 	test_zero_page();
 	test_fork();
@@ -1521,5 +2351,6 @@ int main(void)
 	test_overlap();
 	test_lost_update();
 	test_blocked_fault();
+	test_fuse_lock();
 	ksft_finished();
 }
