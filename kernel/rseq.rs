@@ -265,10 +265,11 @@ pub extern "C" fn __rseq_sched_out(stopped: bool) {
 /// [`rseq::needs_resume_check`]) or the area no longer shows the ids last
 /// stored there, whoever changed it while the task was off the CPU, it
 /// raises a preemption event, after which the handler checks the section
-/// and stores every id. If the task only comes back on another CPU, with
-/// another `mm_cid`, or after a membarrier rseq fence it did not see
-/// (the fence rewrites the ids of every thread), it requests the work for
-/// the ids.
+/// and stores every id. A membarrier rseq fence the task did not see
+/// marks the recorded ids stale, which no area shows, so it takes that
+/// path too: the fence rewrites all the ids of every thread. If the task
+/// only comes back on another CPU or with another `mm_cid`, it requests
+/// the work for the ids.
 #[no_mangle]
 pub extern "C" fn __rseq_sched_in() {
     let cur = Current::get();

@@ -613,8 +613,8 @@ pub enum Stat {
     /// section set up, or its area could not be read or no longer showed
     /// its ids; or it was switched out stopping.
     PeekHit = bindings::rseq_stat_RSEQ_STAT_PEEK_HIT,
-    /// A thread was switched in on another CPU, with another `mm_cid` or
-    /// after a fence it missed: its ids must be stored again.
+    /// A thread was switched in on another CPU or with another `mm_cid`,
+    /// its area otherwise unchanged: its ids must be stored again.
     SchedIn = bindings::rseq_stat_RSEQ_STAT_SCHED_IN,
     /// The resume handler ran for a thread with rseq registered.
     Resume = bindings::rseq_stat_RSEQ_STAT_RESUME,
