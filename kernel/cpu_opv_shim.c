@@ -20,12 +20,18 @@ static unsigned long cpu_opv_budget_bytes = CPU_OPV_VMAP_BUDGET;
 static atomic_long_t cpu_opv_alias_bytes;
 static unsigned long cpu_opv_alias_bytes_peak;
 
+/* Whether @bytes more fit in the budget when @used bytes are reserved. */
+static bool cpu_opv_budget_fits(long used, unsigned long bytes)
+{
+	return used + bytes <= CPU_OPV_VMAP_BUDGET;
+}
+
 static bool cpu_opv_budget_try(unsigned long bytes)
 {
 	long used = atomic_long_read(&cpu_opv_budget_used);
 
 	do {
-		if (used + bytes > CPU_OPV_VMAP_BUDGET)
+		if (!cpu_opv_budget_fits(used, bytes))
 			return false;
 	} while (!atomic_long_try_cmpxchg(&cpu_opv_budget_used, &used,
 					  used + bytes));
@@ -64,8 +70,8 @@ int cpu_opv_budget_wait(unsigned long bytes)
 	if (bytes > CPU_OPV_VMAP_BUDGET)
 		return -ENOMEM;
 	if (wait_event_killable(cpu_opv_budget_wq,
-				atomic_long_read(&cpu_opv_budget_used) + bytes <=
-				CPU_OPV_VMAP_BUDGET))
+				cpu_opv_budget_fits(atomic_long_read(&cpu_opv_budget_used),
+						    bytes)))
 		return -EINTR;
 	return 0;
 }

@@ -279,10 +279,14 @@ pub extern "C" fn __rseq_sched_in() {
     if cur.take_missed_fence() {
         cur.set_ids(Ids::STALE);
     }
-    let head = word::read_nofault::<AreaHead>(reg.area);
-    if rseq::needs_resume_check(head.map(|h| h.rseq_cs))
-        || !head.is_ok_and(|h| area_shows_ids(&cur, &h))
-    {
+    // Stale ids (a missed fence, a registration or fork not followed by a
+    // store yet) are shown by no area: the read would change nothing.
+    let raise = cur.ids() == Ids::STALE || {
+        let head = word::read_nofault::<AreaHead>(reg.area);
+        rseq::needs_resume_check(head.map(|h| h.rseq_cs))
+            || !head.is_ok_and(|h| area_shows_ids(&cur, &h))
+    };
+    if raise {
         rseq::count(Stat::PeekHit);
         rseq::raise_current_events(Events::PREEMPT);
     } else if cur.ids() != current_ids(&cur, CpuId::current()) {
