@@ -46,7 +46,8 @@ usage: xtask COMMAND [ARGS]
 environment: BUILD_DIR (default build/), DEBUG=1 (run and build: the debug kernel,
   configs/debug.config on top, in build/obj-ARCH-debug),
   KSFT_ARGS (run_kselftest.sh arguments), GUEST_CMD (shell command run instead
-  of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800),
+  of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800,
+  3600 in test-full),
   RSEQ_PARAM_THREADS (param_test threads in run_param_test.sh, default 4),
   RSEQ_PARAM_MATRIX (arches running run_param_test.sh: all (default), none, or a list),
   BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"100000 11 32\"),
@@ -220,6 +221,15 @@ impl Tier {
         }
     }
 
+    /// The default wall-clock limit of one guest run, in seconds
+    /// (`GUEST_TIMEOUT` overrides it).
+    fn guest_limit(self) -> u64 {
+        match self {
+            Tier::Quick => 1800,
+            Tier::Full => 3600,
+        }
+    }
+
     /// `(name, value)` settings of the guest programs for this tier.
     fn guest_env(self, flavour: Flavour) -> Vec<(&'static str, &'static str)> {
         match (self, flavour) {
@@ -236,17 +246,20 @@ impl Tier {
                 ("RSEQ_FUZZ_SECONDS", "60"),
                 ("CPU_OPV_HOTPLUG_SECONDS", "20"),
             ],
+            // About three times the quick tier, so that the whole tier
+            // (four kernels) fits one session of the 2-core machine; the
+            // same knobs in the host's environment run longer.
             (Tier::Full, Flavour::Test) => vec![
                 ("CPU_OPV_FUZZ_ITERS", "200000"),
-                ("CPU_OPV_FUZZ_SECONDS", "800"),
+                ("CPU_OPV_FUZZ_SECONDS", "360"),
                 ("RSEQ_FUZZ_ITERS", "200000"),
-                ("RSEQ_FUZZ_SECONDS", "800"),
-                ("CPU_OPV_HOTPLUG_SECONDS", "600"),
+                ("RSEQ_FUZZ_SECONDS", "300"),
+                ("CPU_OPV_HOTPLUG_SECONDS", "240"),
             ],
             (Tier::Full, Flavour::Debug) => vec![
-                ("CPU_OPV_FUZZ_SECONDS", "600"),
-                ("RSEQ_FUZZ_SECONDS", "600"),
-                ("CPU_OPV_HOTPLUG_SECONDS", "300"),
+                ("CPU_OPV_FUZZ_SECONDS", "240"),
+                ("RSEQ_FUZZ_SECONDS", "180"),
+                ("CPU_OPV_HOTPLUG_SECONDS", "120"),
             ],
         }
     }
@@ -422,7 +435,7 @@ fn guest(paths: &Paths, a: &Arch, flavour: Flavour, tier: Tier) -> Result<(Strin
     let label = flavour.target(paths, a).name;
     let run = guest_run(a, &ksft, flavour, tier)?;
     let initrd = initramfs::build(paths, a, &ksft, &run)?;
-    let c = boot(paths, a, &image, &initrd, &label, |l| {
+    let c = boot(paths, a, &image, &initrd, &label, tier.guest_limit(), |l| {
         l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@")
     })?;
     let mut v = ktap::judge(&c.text, true);
@@ -479,12 +492,13 @@ fn boot(
     image: &std::path::Path,
     initrd: &std::path::Path,
     label: &str,
+    default_limit: u64,
     progress: impl Fn(&str) -> bool,
 ) -> Result<Console> {
     let limit = std::env::var("GUEST_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1800);
+        .unwrap_or(default_limit);
     let log = paths.logs().join(format!("console-{label}.log"));
     util::mkdir(&paths.logs())?;
     let t = step(&format!(
@@ -516,9 +530,15 @@ fn bench_boot(
     initrd: &std::path::Path,
     label: &str,
 ) -> Result<String> {
-    let c = boot(paths, a, image, initrd, label, |l| {
-        l.starts_with("rseq_bench ") || l.starts_with("@@")
-    })?;
+    let c = boot(
+        paths,
+        a,
+        image,
+        initrd,
+        label,
+        Tier::Quick.guest_limit(),
+        |l| l.starts_with("rseq_bench ") || l.starts_with("@@"),
+    )?;
     match c.timed_out {
         Some(limit) => Err(format!(
             "{label}: guest timed out after {limit} s (GUEST_TIMEOUT)"

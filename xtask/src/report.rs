@@ -208,7 +208,9 @@ mod tests {
     #[test]
     fn failure_lines() {
         assert!(is_failure_line("# not ok 3 kernel log warns"));
-        assert!(is_failure_line("not ok 3 selftests: rseq: rseq_fuzz_test # exit=1"));
+        assert!(is_failure_line(
+            "not ok 3 selftests: rseq: rseq_fuzz_test # exit=1"
+        ));
         assert!(is_failure_line("# # MISMATCH registration: seed 1 ..."));
         assert!(!is_failure_line("# ok 7 flag warnings"));
         assert!(!is_failure_line("# not ok 2 x # SKIP no assembly"));
