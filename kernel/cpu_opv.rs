@@ -148,7 +148,7 @@ struct Pinned {
 /// budget are released, every operand is faulted in, and the call starts
 /// over, `PIN_TRIES` times at most, then fails with `EAGAIN`. A fault the
 /// operand cannot take is `EFAULT`, or `EAGAIN` if its `expect_fault`
-/// byte is set.
+/// byte is set and nothing is mapped there for that access either.
 fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinned> {
     // Reserved in one step, so that no caller holds part of the budget
     // while it waits for more (callers would deadlock each other), from
@@ -182,12 +182,16 @@ fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinne
                     _grant: grant,
                 })
             }
-            Err(e) if e == EFAULT || e == ENOMEM => {
-                // Releases the pins taken, then the share.
-                pins = KVec::with_capacity(count, GFP_KERNEL)?;
+            Err(e) => {
+                // The pins taken go first, then the share, on every path
+                // out of here.
+                drop(pins);
                 drop(grant);
+                if e != EFAULT && e != ENOMEM {
+                    return Err(e);
+                }
+                pins = KVec::with_capacity(count, GFP_KERNEL)?;
             }
-            Err(e) => return Err(e),
         }
         tried += 1;
         if tried == PIN_TRIES {
@@ -222,12 +226,28 @@ fn fault_in(v: &engine::Vector) -> Result {
             engine::Use::Read(_) => user_pages::fault_in::<ReadOnly>(addr, len),
             engine::Use::Write(_) => user_pages::fault_in::<Writable>(addr, len),
         };
-        match res {
-            Err(e) if e == EFAULT && o.expect_fault => return Err(EAGAIN),
-            res => res?,
+        if let Err(e) = res {
+            // `EAGAIN` asks the caller to touch the operand and try again,
+            // which helps only where nothing is mapped for that access:
+            // memory mapped for it that the kernel cannot pin (`[vvar]`)
+            // stays `EFAULT`, or the caller would retry forever.
+            if e == EFAULT && o.expect_fault && !mapped_for(u, addr, len)? {
+                return Err(EAGAIN);
+            }
+            return Err(e);
         }
     }
     Ok(())
+}
+
+/// Whether `[addr, addr + len)` is mapped for the access `u` makes (see
+/// [`MmapReadGuard::maps_for`]).
+fn mapped_for(u: engine::Use, addr: UserPtr, len: usize) -> Result<bool> {
+    let mm = MmapReadGuard::lock_current()?;
+    Ok(match u {
+        engine::Use::Read(_) => mm.maps_for::<ReadOnly>(addr, len),
+        engine::Use::Write(_) => mm.maps_for::<Writable>(addr, len),
+    })
 }
 
 /// The vmalloc space an operand's alias may take, guard page included,

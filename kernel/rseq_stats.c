@@ -21,7 +21,7 @@ static DEFINE_PER_CPU(struct rseq_stats, rseq_stats);
 static const char * const rseq_stat_names[RSEQ_NR_STATS] = {
 	[RSEQ_STAT_SCHED_OUT]	= "sched_out",
 	[RSEQ_STAT_PEEK_HIT]	= "peek_hit",
-	[RSEQ_STAT_SCHED_IN]	= "sched_in_stale",
+	[RSEQ_STAT_SCHED_IN]	= "sched_in_moved",
 	[RSEQ_STAT_RESUME]	= "resume",
 	[RSEQ_STAT_SIGNAL]	= "signal",
 	[RSEQ_STAT_IDS]		= "ids",

@@ -12,7 +12,7 @@ use crate::{
     prelude::*,
     uaccess::{word, UserPtr},
 };
-use core::{marker::PhantomData, ptr};
+use core::{ffi::c_ulong, marker::PhantomData, ptr};
 
 /// The number of pages that hold `[addr, addr + len)`, or `None` if the
 /// range is empty or wraps around.
@@ -180,6 +180,57 @@ impl MmapReadGuard {
             mm,
             _not_send: PhantomData,
         })
+    }
+}
+
+impl MmapReadGuard {
+    /// Whether every byte of `[addr, addr + len)` lies in a mapping of the
+    /// task whose protection lets user space load from it ([`ReadOnly`])
+    /// or store to it ([`Writable`]), as the mappings stand while the lock
+    /// is held. Nothing is faulted in or pinned.
+    ///
+    /// After a pin of the range failed with `EFAULT`, this tells memory
+    /// that is mapped for such an access but that the kernel cannot pin or
+    /// fault in (a `VM_IO` or `VM_PFNMAP` mapping such as `[vvar]`, DAX for
+    /// a read pin, a page whose fault raises `SIGBUS`) from a range that
+    /// has no mapping, or one whose protection forbids the access. False
+    /// for an empty range or one outside user memory.
+    pub fn maps_for<A: Access>(&self, addr: UserPtr, len: usize) -> bool {
+        let Some(end) = addr.checked_add(len) else {
+            return false;
+        };
+        if len == 0 || !word::access_ok(addr, len) {
+            return false;
+        }
+        let need = c_ulong::from(if A::WRITE {
+            bindings::VM_WRITE
+        } else {
+            bindings::VM_READ
+        });
+        let mut at = addr;
+        while at < end {
+            // SAFETY: By the type invariant, `self.mm` is the task's mm and
+            // its mmap lock is held for reading, as `find_vma()` needs.
+            let vma = unsafe { bindings::find_vma(self.mm, at as c_ulong) };
+            if vma.is_null() {
+                return false;
+            }
+            // SAFETY: `vma` is a mapping of `self.mm`, which the mmap lock
+            // keeps in place; its bounds and flags change only with the
+            // lock held for writing. Only these fields are read.
+            let (start, vend, flags) = unsafe {
+                (
+                    (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_start,
+                    (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end,
+                    (*vma).__bindgen_anon_2.vm_flags,
+                )
+            };
+            if start as usize > at || flags & need == 0 {
+                return false;
+            }
+            at = vend as usize;
+        }
+        true
     }
 }
 

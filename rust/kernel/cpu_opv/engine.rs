@@ -106,6 +106,8 @@ pub enum Invalid {
     Count,
     /// The lengths add up to more than [`VEC_DATA_LEN_MAX`].
     TotalLen,
+    /// An operand range runs past the top of the 64-bit address space.
+    Wrap,
 }
 
 /// The bitwise operations.
@@ -291,8 +293,13 @@ impl RawOp {
         let a = &self.args;
         let len = self.len;
         let data = |addr_off: usize, fault_off: usize, second: bool| -> Result<Operand, Invalid> {
+            let addr = u64_at(a, addr_off);
+            // `len` is at least 1 here: each caller checked it.
+            if addr.checked_add(u64::from(len.saturating_sub(1))).is_none() {
+                return Err(Invalid::Wrap);
+            }
             Ok(Operand {
-                addr: u64_at(a, addr_off),
+                addr,
                 len,
                 expect_fault: flag(a[fault_off])?,
                 slot: 2 * index + usize::from(second),
@@ -444,6 +451,10 @@ impl Vector {
     ///     assert_eq!(one(RawOp::new(o, 4097, 1, 2, [0, 0])), Err(Invalid::Len));
     ///     assert_eq!(one(RawOp::new(o, 8, 1, 2, [2, 0])), Err(Invalid::ExpectFault));
     ///     assert_eq!(one(RawOp::new(o, 8, 1, 2, [0, 2])), Err(Invalid::ExpectFault));
+    ///     // A range may end at the last byte, not past it, on either side.
+    ///     assert!(one(RawOp::new(o, 8, u64::MAX - 7, u64::MAX - 7, [0, 0])).is_ok());
+    ///     assert_eq!(one(RawOp::new(o, 9, u64::MAX - 7, 2, [0, 0])), Err(Invalid::Wrap));
+    ///     assert_eq!(one(RawOp::new(o, 9, 1, u64::MAX - 7, [0, 0])), Err(Invalid::Wrap));
     /// }
     /// assert!(one(RawOp::new(op::MB, 0, 0, 0, [0, 0])).is_ok());
     /// assert_eq!(one(RawOp::new(op::MB, 1, 0, 0, [0, 0])), Err(Invalid::Len));

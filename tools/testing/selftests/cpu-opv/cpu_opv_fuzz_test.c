@@ -485,6 +485,30 @@ static int page_acc(uint64_t a)
 	return r ? r->acc : 0;
 }
 
+/*
+ * Whether every page of [a, a + len) is mapped with a protection that
+ * allows the access @need says: where the kernel pins it, and the
+ * read-only [vvar], which it does not pin.
+ */
+static int mapped_for(uint64_t a, uint32_t len, int need)
+{
+	uint64_t pg, last;
+
+	if (!len || a + len - 1 < a)
+		return 0;
+	last = (a + len - 1) & ~(uint64_t)(psz - 1);
+	for (pg = a & ~(uint64_t)(psz - 1); ; pg += psz) {
+		struct region *r = region_of(pg < a ? a : pg);
+
+		if (!r || !((r->acc & need) ||
+			    (need == ACC_R && r == &regions[R_VVAR])))
+			return 0;
+		if (pg == last)
+			break;
+	}
+	return 1;
+}
+
 /* What the model's pin of [a, a + len) may do, over every page. */
 static int range_acc(uint64_t a, uint32_t len)
 {
@@ -1269,9 +1293,10 @@ static int model_decode(struct cpu_op *op, struct mop *m)
 
 /*
  * Whether the kernel can pin the operand, as "How the kernel reaches user
- * memory" and "Errors" describe; a wrapping range is EINVAL and, on
- * 32-bit, an address above 4 GiB EFAULT without EAGAIN (what the code
- * does; the documentation does not say).
+ * memory" and "Errors" describe: EAGAIN with expect_fault only where no
+ * mapping allows the access either. On 32-bit, an address above
+ * 4 GiB is EFAULT without EAGAIN and a range wrapping at 4 GiB EINVAL
+ * (what the code does; the documentation does not say).
  */
 static int model_pin(const struct opnd *o)
 {
@@ -1283,7 +1308,7 @@ static int model_pin(const struct opnd *o)
 	if ((uintptr_t)a + (uintptr_t)(o->len - 1) < (uintptr_t)a)
 		return -EINVAL;
 	if (!(range_acc(a, o->len) & need))
-		return o->ef ? -EAGAIN : -EFAULT;
+		return o->ef && !mapped_for(a, o->len, need) ? -EAGAIN : -EFAULT;
 	return 0;
 }
 
@@ -1514,6 +1539,11 @@ static void model_call(struct fcase *c, struct outcome *out, int dry)
 	}
 	if (total > TOTAL_MAX)
 		return;
+	/* A range past the top of the 64-bit space: a bad vector. */
+	for (i = 0; i < n; i++)
+		for (j = 0; j < mops[i].nopnd; j++)
+			if (mops[i].o[j].addr + mops[i].o[j].len - 1 < mops[i].o[j].addr)
+				return;
 
 	out->stage = ST_PIN;
 	/* Every read pin, then every write pin, in vector order. */

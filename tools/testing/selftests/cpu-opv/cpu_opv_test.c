@@ -360,11 +360,45 @@ static void test_special(void)
 
 	if (!vvar) {
 		ksft_test_result_skip("special mapping: no [vvar] mapping\n");
+		ksft_test_result_skip("special mapping with expect_fault: no [vvar] mapping\n");
 		return;
 	}
 	cpu_op_memcpy(&op, 0, dst, vvar, sizeof(dst));
 	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
 	      "source in [vvar] (VM_PFNMAP): EFAULT\n");
+	/*
+	 * The page reads fine from user space, so touching it and retrying,
+	 * as EAGAIN asks, would never end: expect_fault does not apply to
+	 * memory that is there but cannot be pinned.
+	 */
+	(void)*(volatile char *)vvar;
+	op.u.memcpy_op.expect_fault_src = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "source in [vvar] with expect_fault: EFAULT, not EAGAIN\n");
+}
+
+/*
+ * A range that runs past the top of the address space is a bad vector:
+ * EINVAL, before any operand is pinned, so also when an earlier operand
+ * would fault, with or without expect_fault.
+ */
+static void test_wrap(void)
+{
+	char buf[16] = { 0 };
+	struct cpu_op ops[2];
+
+	cpu_op_memcpy(&ops[0], 0, buf, buf, sizeof(buf));
+	ops[0].u.memcpy_op.src = UINT64_MAX - 7;
+	CHECK(run(ops, 1, this_cpu()) == -EINVAL,
+	      "source wrapping past the top: EINVAL\n");
+	cpu_op_compare(&ops[0], 1, (void *)16, buf, 8);
+	cpu_op_memcpy(&ops[1], 0, buf, buf, sizeof(buf));
+	ops[1].u.memcpy_op.dst = UINT64_MAX - 7;
+	CHECK(run(ops, 2, this_cpu()) == -EINVAL,
+	      "wrapping destination after a faulting operand: EINVAL\n");
+	ops[0].u.compare_op.expect_fault_a = 1;
+	CHECK(run(ops, 2, this_cpu()) == -EINVAL,
+	      "the same with expect_fault on the faulting one: EINVAL\n");
 }
 
 static int write_str(const char *path, const char *val)
@@ -495,7 +529,7 @@ int main(void)
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
 	cpu_op_require();
-	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 1 + 1 + 1 + 2);
+	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 2 + 3 + 1 + 1 + 2);
 	test_flags();
 	test_bytes();
 	test_words();
@@ -503,6 +537,7 @@ int main(void)
 	test_invalid();
 	test_memory();
 	test_special();
+	test_wrap();
 	test_enomem();
 	test_cpus();
 	test_offline();
