@@ -12,7 +12,7 @@ use crate::{
     prelude::*,
     uaccess::{word, UserPtr},
 };
-use core::{ffi::c_ulong, marker::PhantomData, ptr};
+use core::{marker::PhantomData, ptr};
 
 /// The number of pages that hold `[addr, addr + len)`, or `None` if the
 /// range is empty or wraps around.
@@ -202,16 +202,17 @@ impl MmapReadGuard {
         if len == 0 || !word::access_ok(addr, len) {
             return false;
         }
-        let need = c_ulong::from(if A::WRITE {
+        // `vm_flags_t` is an unsigned long, a `usize` in the bindings.
+        let need = if A::WRITE {
             bindings::VM_WRITE
         } else {
             bindings::VM_READ
-        });
+        } as usize;
         let mut at = addr;
         while at < end {
             // SAFETY: By the type invariant, `self.mm` is the task's mm and
             // its mmap lock is held for reading, as `find_vma()` needs.
-            let vma = unsafe { bindings::find_vma(self.mm, at as c_ulong) };
+            let vma = unsafe { bindings::find_vma(self.mm, at) };
             if vma.is_null() {
                 return false;
             }
@@ -225,10 +226,10 @@ impl MmapReadGuard {
                     (*vma).__bindgen_anon_2.vm_flags,
                 )
             };
-            if start as usize > at || flags & need == 0 {
+            if start > at || flags & need == 0 {
                 return false;
             }
-            at = vend as usize;
+            at = vend;
         }
         true
     }
