@@ -367,11 +367,10 @@ static void test_special(void)
 	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
 	      "source in [vvar] (VM_PFNMAP): EFAULT\n");
 	/*
-	 * The page reads fine from user space, so touching it and retrying,
-	 * as EAGAIN asks, would never end: expect_fault does not apply to
-	 * memory that is there but cannot be pinned.
+	 * The page is mapped readable, so touching it and retrying, as
+	 * EAGAIN asks, would never end: expect_fault does not apply to
+	 * memory that is mapped for the access but cannot be pinned.
 	 */
-	(void)*(volatile char *)vvar;
 	op.u.memcpy_op.expect_fault_src = 1;
 	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
 	      "source in [vvar] with expect_fault: EFAULT, not EAGAIN\n");
