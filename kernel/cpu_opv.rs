@@ -148,7 +148,8 @@ struct Pinned {
 /// budget are released, every operand is faulted in, and the call starts
 /// over, `PIN_TRIES` times at most, then fails with `EAGAIN`. A fault the
 /// operand cannot take is `EFAULT`, or `EAGAIN` if its `expect_fault`
-/// byte is set and nothing is mapped there for that access either.
+/// byte is set and a touch from user space may help (see
+/// [`MmapReadGuard::maps_for`]).
 fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinned> {
     // Reserved in one step, so that no caller holds part of the budget
     // while it waits for more (callers would deadlock each other), from
@@ -228,9 +229,9 @@ fn fault_in(v: &engine::Vector) -> Result {
         };
         if let Err(e) = res {
             // `EAGAIN` asks the caller to touch the operand and try again,
-            // which helps only where nothing is mapped for that access:
-            // memory mapped for it that the kernel cannot pin (`[vvar]`)
-            // stays `EFAULT`, or the caller would retry forever.
+            // which helps only where that touch can change something:
+            // memory user space reaches but the kernel cannot pin
+            // (`[vvar]`) stays `EFAULT`, or the caller would retry forever.
             if e == EFAULT && o.expect_fault && !mapped_for(u, addr, len)? {
                 return Err(EAGAIN);
             }
@@ -240,7 +241,8 @@ fn fault_in(v: &engine::Vector) -> Result {
     Ok(())
 }
 
-/// Whether `[addr, addr + len)` is mapped for the access `u` makes (see
+/// Whether user space reaches `[addr, addr + len)` for the access `u`
+/// makes where a touch would not help the kernel (see
 /// [`MmapReadGuard::maps_for`]).
 fn mapped_for(u: engine::Use, addr: UserPtr, len: usize) -> Result<bool> {
     let mm = MmapReadGuard::lock_current()?;

@@ -2,6 +2,7 @@
 
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/userfaultfd_k.h>
 
 /*
  * The permanent kernel address of @page, or NULL for a highmem page,
@@ -20,4 +21,9 @@ int rust_helper_mmap_read_lock_killable(struct mm_struct *mm)
 void rust_helper_mmap_read_unlock(struct mm_struct *mm)
 {
 	mmap_read_unlock(mm);
+}
+
+bool rust_helper_userfaultfd_armed(struct vm_area_struct *vma)
+{
+	return userfaultfd_armed(vma);
 }

@@ -185,16 +185,21 @@ impl MmapReadGuard {
 
 impl MmapReadGuard {
     /// Whether every byte of `[addr, addr + len)` lies in a mapping of the
-    /// task whose protection lets user space load from it ([`ReadOnly`])
-    /// or store to it ([`Writable`]), as the mappings stand while the lock
-    /// is held. Nothing is faulted in or pinned.
+    /// task that user space can load from ([`ReadOnly`]: any access bit,
+    /// as a writable or executable mapping is readable on some
+    /// architectures) or store to ([`Writable`]), and that no userfaultfd
+    /// watches, as the mappings stand while the lock is held. Nothing is
+    /// faulted in or pinned.
     ///
     /// After a pin of the range failed with `EFAULT`, this tells memory
-    /// that is mapped for such an access but that the kernel cannot pin or
-    /// fault in (a `VM_IO` or `VM_PFNMAP` mapping such as `[vvar]`, DAX for
-    /// a read pin, a page whose fault raises `SIGBUS`) from a range that
-    /// has no mapping, or one whose protection forbids the access. False
-    /// for an empty range or one outside user memory.
+    /// that user space reaches but the kernel does not (a `VM_IO` or
+    /// `VM_PFNMAP` mapping such as `[vvar]`, DAX for a read pin, a read
+    /// of a mapping without `VM_READ`, a page whose fault raises
+    /// `SIGBUS`), where a retry after a touch from user space fails again,
+    /// from a range with no mapping, with none that allows the access, or
+    /// with a userfaultfd that may serve only faults from user space
+    /// (`UFFD_USER_MODE_ONLY`), where the touch may help. False for an
+    /// empty range or one outside user memory.
     pub fn maps_for<A: Access>(&self, addr: UserPtr, len: usize) -> bool {
         let Some(end) = addr.checked_add(len) else {
             return false;
@@ -206,7 +211,7 @@ impl MmapReadGuard {
         let need = if A::WRITE {
             bindings::VM_WRITE
         } else {
-            bindings::VM_READ
+            bindings::VM_READ | bindings::VM_WRITE | bindings::VM_EXEC
         } as usize;
         let mut at = addr;
         while at < end {
@@ -226,7 +231,9 @@ impl MmapReadGuard {
                     (*vma).__bindgen_anon_2.vm_flags,
                 )
             };
-            if start > at || flags & need == 0 {
+            // SAFETY: As above: `vma` is a mapping of `self.mm`, held in
+            // place by the lock.
+            if start > at || flags & need == 0 || unsafe { bindings::userfaultfd_armed(vma) } {
                 return false;
             }
             at = vend;

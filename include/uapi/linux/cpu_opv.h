@@ -82,9 +82,9 @@ enum cpu_op_type {
 /*
  * One operation. Addresses are 64-bit on every architecture. An
  * expect_fault_* byte set to 1 turns a fault on that operand into EAGAIN
- * (the caller touches the page and retries) instead of EFAULT where
- * nothing is mapped for that access; memory that is mapped for it but that
- * the kernel does not pin stays EFAULT.
+ * (the caller touches the page and retries) instead of EFAULT where such
+ * a touch may help; memory user space reaches but the kernel does not pin
+ * stays EFAULT.
  */
 struct cpu_op {
 	__s32 op;	/* enum cpu_op_type */

@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
 
 #include "../kselftest.h"
 #include "cpu-op.h"
@@ -377,6 +380,66 @@ static void test_special(void)
 }
 
 /*
+ * expect_fault where a touch from user space does what the kernel's own
+ * fault cannot, and where it cannot help either.
+ */
+static void test_expect_fault(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { 0 };
+	char *wo, *u;
+	char dst[8];
+	struct cpu_op op;
+	int uffd;
+
+	/*
+	 * User space reads a write-only mapping (x86 and arm64 imply read
+	 * from write), the kernel does not: touching it would not help.
+	 */
+	wo = mmap(NULL, page_size, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (wo == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	wo[0] = 1;
+	cpu_op_memcpy(&op, 0, dst, wo, sizeof(dst));
+	op.u.memcpy_op.expect_fault_src = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "source in a write-only mapping with expect_fault: EFAULT, not EAGAIN\n");
+	munmap(wo, page_size);
+
+	/*
+	 * A userfaultfd that serves user-mode faults only: the kernel's
+	 * fault fails where the caller's own touch would be served.
+	 */
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {
+		ksft_test_result_skip("userfaultfd range with expect_fault: no userfaultfd (%s)\n",
+				      strerror(errno));
+		ksft_test_result_skip("userfaultfd range without expect_fault: no userfaultfd\n");
+		if (uffd >= 0)
+			close(uffd);
+		return;
+	}
+	u = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (u == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	reg.range.start = (uintptr_t)u;
+	reg.range.len = page_size;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		ksft_exit_fail_msg("UFFDIO_REGISTER: %s\n", strerror(errno));
+	cpu_op_memcpy(&op, 0, dst, u, sizeof(dst));
+	op.u.memcpy_op.expect_fault_src = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EAGAIN,
+	      "source in a user-mode-only userfaultfd range with expect_fault: EAGAIN\n");
+	op.u.memcpy_op.expect_fault_src = 0;
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "the same without expect_fault: EFAULT\n");
+	close(uffd);
+	munmap(u, page_size);
+}
+
+/*
  * A range that runs past the top of the address space is a bad vector:
  * EINVAL, before any operand is pinned, so also when an earlier operand
  * would fault, with or without expect_fault.
@@ -528,7 +591,7 @@ int main(void)
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
 	cpu_op_require();
-	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 2 + 3 + 1 + 1 + 2);
+	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 2 + 3 + 3 + 1 + 1 + 2);
 	test_flags();
 	test_bytes();
 	test_words();
@@ -537,6 +600,7 @@ int main(void)
 	test_memory();
 	test_special();
 	test_wrap();
+	test_expect_fault();
 	test_enomem();
 	test_cpus();
 	test_offline();
