@@ -92,7 +92,14 @@ mod private {
 /// private page for a read pin (only a pin asks for that), migrates a
 /// read-pinned page out of `ZONE_MOVABLE` or CMA with nothing else pinned,
 /// and applies GUP's own checks of the mapping, so that memory GUP refuses
-/// fails here with `EFAULT` instead of on every later attempt. The pages
+/// fails here with `EFAULT` instead of on every later attempt. It pins
+/// through the mmap lock (`pin_user_pages_unlocked()`), never through the
+/// lockless walk of `pin_user_pages_fast()`, which looks at page table
+/// entries only: it would pin a present page of a mapping GUP refuses
+/// (a read of a write-only mapping, whose entries x86 makes readable),
+/// and the caller's pin under the lock would then fail every time. The
+/// lock is waited for killably, and a fault may drop and retake it. The
+/// pages
 /// may be gone again by the time the caller pins them (reclaim,
 /// migration, a store elsewhere that write-protects them): callers retry.
 ///
@@ -115,10 +122,15 @@ pub fn fault_in<A: Access>(addr: UserPtr, len: usize) -> Result {
         // SAFETY: `page` has room for one entry; the range, which holds
         // this page, was checked to be user memory.
         let got = unsafe {
-            bindings::pin_user_pages_fast(first + i * PAGE_SIZE, 1, A::GUP_FLAGS as _, &mut page)
+            bindings::pin_user_pages_unlocked(
+                first + i * PAGE_SIZE,
+                1,
+                &mut page,
+                A::GUP_FLAGS as _,
+            )
         };
         if got < 0 {
-            match Error::from_errno(got) {
+            match Error::from_errno(got as _) {
                 // GUP's answer when a fatal signal interrupts its wait for
                 // the mmap lock is `EAGAIN`.
                 e if e == EINTR || e == EAGAIN => return Err(EINTR),
