@@ -99,8 +99,7 @@ mod private {
 /// (a read of a write-only mapping, whose entries x86 makes readable),
 /// and the caller's pin under the lock would then fail every time. The
 /// lock is waited for killably, and a fault may drop and retake it. The
-/// pages
-/// may be gone again by the time the caller pins them (reclaim,
+/// pages may be gone again by the time the caller pins them (reclaim,
 /// migration, a store elsewhere that write-protects them): callers retry.
 ///
 /// Fails with `EINVAL` for an empty range, `EFAULT` if it is not user
@@ -193,9 +192,7 @@ impl MmapReadGuard {
             _not_send: PhantomData,
         })
     }
-}
 
-impl MmapReadGuard {
     /// Whether every byte of `[addr, addr + len)` lies in a mapping of the
     /// task that user space can load from ([`ReadOnly`]: any access bit,
     /// as a writable or executable mapping is readable on some
