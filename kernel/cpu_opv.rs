@@ -191,6 +191,7 @@ fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinne
                 if e != EFAULT && e != ENOMEM {
                     return Err(e);
                 }
+                // 6.12's KVec has no clear(): take a new one.
                 pins = KVec::with_capacity(count, GFP_KERNEL)?;
             }
         }
@@ -399,8 +400,9 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
 /// `EINVAL` (bad vector or flags, or a CPU that does not exist or is
 /// outside the caller's affinity mask), `EFAULT` (an operand or the
 /// vector is not accessible as the operation needs), `EAGAIN` (such an
-/// operand had `expect_fault` set), `ENOMEM`, or `EINTR` (a fatal signal
-/// while waiting, before any operation ran).
+/// operand had `expect_fault` set and a touch from user space may help,
+/// or its pages kept going missing between fault-in and pin), `ENOMEM`,
+/// or `EINTR` (a fatal signal while waiting, before any operation ran).
 #[no_mangle]
 pub extern "C" fn do_cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> core::ffi::c_long {
     match cpu_opv(ops, opcnt, cpu, flags) {

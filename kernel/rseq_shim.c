@@ -118,12 +118,14 @@ bool rseq_warn_flags(const char *str, u32 flags)
  *   reads the count after the increment.
  * - The fence found another thread of @mm on T's CPU, which then switched
  *   to T: the mm did not change, so no barrier orders that switch in, and
- *   T may read the old count. The IPI, sent to that CPU, then reaches T
- *   while it runs; or T is switched out first, and its next switch in is
- *   ordered after the increment as above. A section T entered meanwhile
- *   is aborted either way (a switch out with rseq_cs set raises the
- *   event), and the ids T left unrewritten were those its area showed at
- *   that switch in.
+ *   T may read the old count. If the IPI was handled on that CPU before
+ *   T read it, the fully ordered queueing of the cross-CPU call makes T
+ *   read the new count. Otherwise the IPI reaches T while it runs, or T
+ *   is switched out first and its next switch in, ordered after the
+ *   increment as above, sees the new count, marks its ids stale and
+ *   raises the event, so that a section T entered meanwhile is aborted
+ *   there. The ids T left unrewritten until then were those its area
+ *   showed at its switch in.
  *
  * The barriers of switch_mm_cid() exist with CONFIG_SCHED_MM_CID, set
  * whenever CONFIG_RSEQ and CONFIG_SMP are; a uniprocessor kernel needs

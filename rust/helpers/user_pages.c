@@ -2,6 +2,7 @@
 
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/secretmem.h>
 #include <linux/userfaultfd_k.h>
 
 /*
@@ -26,4 +27,14 @@ void rust_helper_mmap_read_unlock(struct mm_struct *mm)
 bool rust_helper_userfaultfd_armed(struct vm_area_struct *vma)
 {
 	return userfaultfd_armed(vma);
+}
+
+bool rust_helper_vma_is_secretmem(struct vm_area_struct *vma)
+{
+	return vma_is_secretmem(vma);
+}
+
+bool rust_helper_vma_is_fsdax(struct vm_area_struct *vma)
+{
+	return vma_is_fsdax(vma);
 }

@@ -105,11 +105,17 @@ mod private {
 /// Fails with `EINVAL` for an empty range, `EFAULT` if it is not user
 /// memory, not mapped, not accessible as `A` needs (not writable for a
 /// write pin), a special mapping (`VM_IO`, `VM_PFNMAP`) or memory GUP
-/// does not pin (DAX for a read pin, P2PDMA, poisoned pages), or `EINTR`
+/// does not pin (DAX, secret memory, P2PDMA, poisoned pages), or `EINTR`
 /// on a fatal signal. A page that cannot be pinned for want of memory, or
 /// because it cannot leave a movable zone yet, is left for the caller's
 /// next pin to report. May sleep, for as long as a fault takes (I/O, a
 /// userfaultfd or FUSE server).
+///
+/// # Locking
+///
+/// Takes the mmap lock of the current task's mm for reading: the caller
+/// must not hold it, as an [`MmapReadGuard`] does (a writer queued in
+/// between would deadlock the two).
 pub fn fault_in<A: Access>(addr: UserPtr, len: usize) -> Result {
     let nr = pages_spanned(addr, len).ok_or(EINVAL)?;
     if !word::access_ok(addr, len) {
@@ -193,22 +199,27 @@ impl MmapReadGuard {
         })
     }
 
-    /// Whether every byte of `[addr, addr + len)` lies in a mapping of the
-    /// task that user space can load from ([`ReadOnly`]: any access bit,
-    /// as a writable or executable mapping is readable on some
-    /// architectures) or store to ([`Writable`]), and that no userfaultfd
-    /// watches, as the mappings stand while the lock is held. Nothing is
+    /// Whether a touch of `[addr, addr + len)` from user space, followed
+    /// by a new pin, cannot succeed where a pin of the range failed with
+    /// `EFAULT`, as the mappings stand while the lock is held. Nothing is
     /// faulted in or pinned.
     ///
-    /// After a pin of the range failed with `EFAULT`, this tells memory
-    /// that user space reaches but the kernel does not (a `VM_IO` or
-    /// `VM_PFNMAP` mapping such as `[vvar]`, DAX for a read pin, a read
-    /// of a mapping without `VM_READ`, a page whose fault raises
-    /// `SIGBUS`), where a retry after a touch from user space fails again,
-    /// from a range with no mapping, with none that allows the access, or
-    /// with a userfaultfd that may serve only faults from user space
-    /// (`UFFD_USER_MODE_ONLY`), where the touch may help. False for an
-    /// empty range or one outside user memory.
+    /// True if part of the range lies in a mapping that user space may
+    /// load from ([`ReadOnly`]: any access bit, as a writable or
+    /// executable mapping is readable on some architectures) or store to
+    /// ([`Writable`]) but that a pin refuses whatever is faulted in: a
+    /// `VM_IO` or `VM_PFNMAP` mapping such as `[vvar]`, a read of a
+    /// mapping without `VM_READ` (whether or not user space can read
+    /// it), secret memory, or fs-dax (the pins are long-term). Also true if every byte lies in a mapping that allows
+    /// the access and that no userfaultfd watches: the pin then failed in
+    /// the fault handler (a page whose fault raises `SIGBUS`), which a
+    /// touch does not change.
+    ///
+    /// False otherwise: part of the range has no mapping or none that
+    /// allows the access (the touch raises a signal), or a userfaultfd
+    /// that may serve only faults from user space
+    /// (`UFFD_USER_MODE_ONLY`) watches it (the touch may help). False for
+    /// an empty range or one outside user memory.
     pub fn maps_for<A: Access>(&self, addr: UserPtr, len: usize) -> bool {
         let Some(end) = addr.checked_add(len) else {
             return false;
@@ -222,6 +233,8 @@ impl MmapReadGuard {
         } else {
             bindings::VM_READ | bindings::VM_WRITE | bindings::VM_EXEC
         } as usize;
+        let special = (bindings::VM_IO | bindings::VM_PFNMAP) as usize;
+        let mut all_reached = true;
         let mut at = addr;
         while at < end {
             // SAFETY: By the type invariant, `self.mm` is the task's mm and
@@ -240,14 +253,28 @@ impl MmapReadGuard {
                     (*vma).__bindgen_anon_2.vm_flags,
                 )
             };
-            // SAFETY: As above: `vma` is a mapping of `self.mm`, held in
-            // place by the lock.
-            if start > at || flags & need == 0 || unsafe { bindings::userfaultfd_armed(vma) } {
+            if start >= end {
                 return false;
             }
+            // SAFETY: As above: `vma` is a mapping of `self.mm`, held in
+            // place by the lock.
+            let (watched, never_pinned) = unsafe {
+                (
+                    bindings::userfaultfd_armed(vma),
+                    bindings::vma_is_secretmem(vma) || bindings::vma_is_fsdax(vma),
+                )
+            };
+            let reached = flags & need != 0;
+            let refused = never_pinned
+                || flags & special != 0
+                || (!A::WRITE && flags & bindings::VM_READ as usize == 0);
+            if reached && refused {
+                return true;
+            }
+            all_reached &= start <= at && reached && !watched;
             at = vend;
         }
-        true
+        all_reached
     }
 }
 

@@ -486,13 +486,15 @@ static int page_acc(uint64_t a)
 }
 
 /*
- * Whether every page of [a, a + len) is mapped with a protection that
- * allows the access @need says: where the kernel pins it, and the
- * read-only [vvar], which it does not pin.
+ * Whether touching [a, a + len) from user space cannot make a failed pin
+ * succeed (the kernel's EFAULT with expect_fault set): a page of the
+ * readable [vvar], which the kernel never pins, for a read; else every
+ * page mapped with a protection that allows the access @need says.
  */
 static int mapped_for(uint64_t a, uint32_t len, int need)
 {
 	uint64_t pg, last;
+	int all = 1;
 
 	if (!len || a + len - 1 < a)
 		return 0;
@@ -500,13 +502,14 @@ static int mapped_for(uint64_t a, uint32_t len, int need)
 	for (pg = a & ~(uint64_t)(psz - 1); ; pg += psz) {
 		struct region *r = region_of(pg < a ? a : pg);
 
-		if (!r || !((r->acc & need) ||
-			    (need == ACC_R && r == &regions[R_VVAR])))
-			return 0;
+		if (need == ACC_R && r == &regions[R_VVAR])
+			return 1;
+		if (!r || !(r->acc & need))
+			all = 0;
 		if (pg == last)
 			break;
 	}
-	return 1;
+	return all;
 }
 
 /* What the model's pin of [a, a + len) may do, over every page. */

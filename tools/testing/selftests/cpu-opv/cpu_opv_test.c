@@ -379,6 +379,18 @@ static void test_special(void)
 	      "source in [vvar] with expect_fault: EFAULT, not EAGAIN\n");
 }
 
+/* Registers [addr, addr + len) with @uffd for missing-page faults. */
+static void uffd_watch(int uffd, void *addr, size_t len)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		ksft_exit_fail_msg("UFFDIO_REGISTER: %s\n", strerror(errno));
+}
+
 /*
  * expect_fault where a touch from user space does what the kernel's own
  * fault cannot, and where it cannot help either.
@@ -386,8 +398,7 @@ static void test_special(void)
 static void test_expect_fault(void)
 {
 	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { 0 };
-	char *wo, *u;
+	char *wo, *u, *vvar;
 	char dst[8];
 	struct cpu_op op;
 	int uffd;
@@ -415,6 +426,9 @@ static void test_expect_fault(void)
 		ksft_test_result_skip("userfaultfd range with expect_fault: no userfaultfd (%s)\n",
 				      strerror(errno));
 		ksft_test_result_skip("userfaultfd range without expect_fault: no userfaultfd\n");
+		ksft_test_result_skip("watched write-only mapping: no userfaultfd\n");
+		ksft_test_result_skip("watched page next to a write-only one: no userfaultfd\n");
+		ksft_test_result_skip("watched page next to [vvar]: no userfaultfd\n");
 		if (uffd >= 0)
 			close(uffd);
 		return;
@@ -423,11 +437,7 @@ static void test_expect_fault(void)
 		 -1, 0);
 	if (u == MAP_FAILED)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	reg.range.start = (uintptr_t)u;
-	reg.range.len = page_size;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
-		ksft_exit_fail_msg("UFFDIO_REGISTER: %s\n", strerror(errno));
+	uffd_watch(uffd, u, page_size);
 	cpu_op_memcpy(&op, 0, dst, u, sizeof(dst));
 	op.u.memcpy_op.expect_fault_src = 1;
 	CHECK(run(&op, 1, this_cpu()) == -EAGAIN,
@@ -435,8 +445,57 @@ static void test_expect_fault(void)
 	op.u.memcpy_op.expect_fault_src = 0;
 	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
 	      "the same without expect_fault: EFAULT\n");
-	close(uffd);
 	munmap(u, page_size);
+
+	/*
+	 * The userfaultfd does not make a touch help where the kernel
+	 * refuses the mapping itself: a write-only mapping for a read.
+	 */
+	wo = mmap(NULL, page_size, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (wo == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	uffd_watch(uffd, wo, page_size);
+	cpu_op_memcpy(&op, 0, dst, wo, sizeof(dst));
+	op.u.memcpy_op.expect_fault_src = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "write-only mapping a userfaultfd watches, read with expect_fault: EFAULT\n");
+	munmap(wo, page_size);
+
+	/*
+	 * Nor where another page of the operand is refused for good: a
+	 * watched page followed by a write-only one, read across both.
+	 */
+	u = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (u == MAP_FAILED || mprotect(u + page_size, page_size, PROT_WRITE))
+		ksft_exit_fail_msg("mmap/mprotect: %s\n", strerror(errno));
+	uffd_watch(uffd, u, page_size);
+	cpu_op_memcpy(&op, 0, dst, u + page_size - 4, sizeof(dst));
+	op.u.memcpy_op.expect_fault_src = 1;
+	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	      "read across a watched page and a write-only one with expect_fault: EFAULT\n");
+	munmap(u, 2 * page_size);
+
+	/* The same with [vvar] after the watched page, where there is room. */
+	vvar = find_vvar();
+	u = vvar ? mmap(vvar - page_size, page_size, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) :
+		   MAP_FAILED;
+	if (u == MAP_FAILED || u != vvar - page_size) {
+		ksft_test_result_skip("operand across a watched page and [vvar]: %s\n",
+				      vvar ? "the page below [vvar] is taken" :
+					     "no [vvar] mapping");
+		if (u != MAP_FAILED)
+			munmap(u, page_size);
+	} else {
+		uffd_watch(uffd, u, page_size);
+		cpu_op_memcpy(&op, 0, dst, vvar - 4, sizeof(dst));
+		op.u.memcpy_op.expect_fault_src = 1;
+		CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+		      "operand across a watched page and [vvar] with expect_fault: EFAULT\n");
+		munmap(u, page_size);
+	}
+	close(uffd);
 }
 
 /*
@@ -591,7 +650,7 @@ int main(void)
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
 	cpu_op_require();
-	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 2 + 3 + 3 + 1 + 1 + 2);
+	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 2 + 3 + 6 + 1 + 1 + 2);
 	test_flags();
 	test_bytes();
 	test_words();
