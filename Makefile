@@ -15,9 +15,10 @@ XTASK := $(BUILD_DIR)/cargo/debug/xtask
 help:
 	@echo "make run [ARCH=x86_64|arm64]  build, boot under QEMU, run the kselftests"
 	@echo "make run DEBUG=1 [ARCH=...]   the same on the debug kernel (KASAN, lockdep, ...)"
+	@echo "make run NO_RUST=1 [ARCH=...] the same without Rust: the C rseq, its tests"
 	@echo "make test                     tooling tests + guest runs + static checks (CI, < 50 min)"
 	@echo "make test-full                the same at full length (debug kernel on every arch)"
-	@echo "make bench [ARCH=x86_64|arm64] rseq_bench on the series and the base (C rseq) kernels"
+	@echo "make bench [ARCH=x86_64|arm64] rseq_bench with the Rust and with the C rseq (one tree)"
 	@echo "make series                   git format-patch series with cover letter in build/series"
 	@echo "make refresh                  after editing a layered new file, rewrite the later diffs"
 	@echo "make check                    static checks (rustfmt, warnings, SAFETY, checkpatch)"

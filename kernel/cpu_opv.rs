@@ -44,8 +44,8 @@ use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     cpu::CpuId,
     cpu_opv::{
-        colour_span, engine, force_vmap, AliasAccount, BudgetGrant, DirectRead, DirectWrite,
-        OfflineGuard, Windows, NR_FLAG, VEC_LEN_MAX_FLAG,
+        colour_span, engine, force_vmap, restart_interrupted_rseq, AliasAccount, BudgetGrant,
+        DirectRead, DirectWrite, OfflineGuard, Windows, NR_FLAG, VEC_LEN_MAX_FLAG,
     },
     page::PAGE_SIZE,
     prelude::*,
@@ -340,8 +340,7 @@ fn run_on(cpu: CpuId, v: &engine::Vector, mem: &mut Windows<'_>) -> Result<usize
         res = engine::run(v, mem);
         // The thread this interrupted may be inside an rseq critical
         // section that reads what the vector just changed: restart it.
-        #[cfg(CONFIG_RSEQ)]
-        kernel::rseq::raise_current_events(kernel::rseq::Events::PREEMPT);
+        restart_interrupted_rseq();
     })?;
     Ok(res)
 }

@@ -9,6 +9,7 @@
 #include <linux/debugfs.h>
 #include <linux/init.h>
 #include <linux/mutex.h>
+#include <linux/rseq.h>
 #include <linux/syscalls.h>
 #include <linux/wait.h>
 
@@ -132,6 +133,20 @@ void cpu_opv_offline_unlock(void)
 bool cpu_opv_force_vmap(void)
 {
 	return READ_ONCE(cpu_opv_force_vmap_flag);
+}
+
+/**
+ * cpu_opv_restart_rseq() - Make the interrupted thread restart its rseq
+ * critical section.
+ *
+ * Called on the target CPU, with interrupts disabled, by the cross-CPU
+ * call that ran a vector: the thread it interrupted may be inside a
+ * critical section that read what the vector changed. Works with
+ * either rseq implementation, and does nothing without CONFIG_RSEQ.
+ */
+void cpu_opv_restart_rseq(void)
+{
+	rseq_preempt(current);
 }
 
 static int __init cpu_opv_debugfs_init(void)

@@ -24,5 +24,6 @@ void cpu_opv_alias_account(long bytes);
 int cpu_opv_offline_lock(void);
 void cpu_opv_offline_unlock(void);
 bool cpu_opv_force_vmap(void);
+void cpu_opv_restart_rseq(void);
 
 #endif /* _LINUX_CPU_OPV_H */

@@ -3,7 +3,7 @@
 #include <linux/rseq.h>
 #include <linux/sched.h>
 
-#ifdef CONFIG_RSEQ
+#ifdef CONFIG_RSEQ_RUST
 unsigned long rust_helper_rseq_take_event_mask(void)
 {
 	unsigned long mask;

@@ -506,6 +506,16 @@ pub fn force_vmap() -> bool {
     unsafe { bindings::cpu_opv_force_vmap() }
 }
 
+/// Makes the thread the current CPU interrupted restart its rseq critical
+/// section, if it is inside one, before it returns to user space. For the
+/// cross-CPU call that ran a vector, which may have changed what the
+/// section read; interrupts are disabled there.
+pub fn restart_interrupted_rseq() {
+    // SAFETY: Sets an event bit and a thread flag of the current task,
+    // which the rseq event guard makes safe from interrupt context.
+    unsafe { bindings::cpu_opv_restart_rseq() }
+}
+
 /// The colour span aliases are placed at: the data cache's where it can
 /// alias, or four pages when `CONFIG_CPU_OPV_DEBUG_COLOUR` asks for the
 /// colour logic to be used where caches do not alias.

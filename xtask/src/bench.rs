@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The rseq benchmark: parses what `rseq_bench` prints in the guest and
-//! compares two kernels (the series and the unchanged base with its C
-//! rseq) as ratios, with the spread of the repetitions, plus the work the
+//! compares two kernels of one tree (the Rust rseq and the C rseq of
+//! `kernel/rseq.c`, "base" below) as ratios, with the spread of the repetitions, plus the work the
 //! series' counters saw.
 
 use std::collections::BTreeMap;

@@ -67,16 +67,7 @@ pub fn missing_options(requests: &[(String, String, String)], config: &str) -> V
         .collect()
 }
 
-/// Options of the series that the base tree does not know; the base
-/// kernel is configured without them.
-pub const SERIES_ONLY_OPTIONS: &[&str] = &[
-    "CONFIG_RSEQ_STATS",
-    "CONFIG_CPU_OPV",
-    "CONFIG_CPU_OPV_DEBUG_COLOUR",
-];
-
-/// One kernel to configure and build: the series, or the unchanged base
-/// tree (the C rseq the benchmark compares against).
+/// One kernel to configure and build from the series tree.
 pub struct Target<'a> {
     /// The architecture.
     pub arch: &'a Arch,
@@ -84,10 +75,8 @@ pub struct Target<'a> {
     pub tree: PathBuf,
     /// Object folder.
     pub obj: PathBuf,
-    /// Name for logs and scratch folders: `ARCH` or `ARCH-base`.
+    /// Name for logs and scratch folders: `ARCH` or `ARCH-VARIANT`.
     pub name: String,
-    /// Whether this is the base tree.
-    pub base: bool,
 }
 
 impl<'a> Target<'a> {
@@ -98,7 +87,6 @@ impl<'a> Target<'a> {
             tree: paths.tree(),
             obj: paths.obj(&name),
             name,
-            base: false,
         }
     }
 
@@ -111,18 +99,6 @@ impl<'a> Target<'a> {
     /// configuration other than the tests' (`variant` names it).
     pub fn series_variant(paths: &Paths, arch: &'a Arch, variant: &str) -> Self {
         Self::series_named(paths, arch, format!("{}-{variant}", arch.name))
-    }
-
-    /// The base kernel for `arch`, built from the worktree at `tree`.
-    pub fn base(paths: &Paths, arch: &'a Arch, tree: PathBuf) -> Self {
-        let name = format!("{}-base", arch.name);
-        Target {
-            arch,
-            tree,
-            obj: paths.obj(&name),
-            name,
-            base: true,
-        }
     }
 }
 
@@ -198,10 +174,7 @@ pub fn configure(paths: &Paths, t: &Target, extra: &[&str]) -> Result<()> {
             .to_string();
         all.extend(parse_fragment(&name, &util::read(f)?));
     }
-    let mut requests = last_requests(all);
-    if t.base {
-        requests.retain(|(_, sym, _)| !SERIES_ONLY_OPTIONS.contains(&sym.as_str()));
-    }
+    let requests = last_requests(all);
     util::run_logged(
         Command::new(t.tree.join("scripts/kconfig/merge_config.sh"))
             .current_dir(&t.tree)

@@ -35,8 +35,8 @@ usage: xtask COMMAND [ARGS]
   build ARCH        tree, config, kernel and kselftests for ARCH (x86_64, arm64)
   run ARCH          build, boot under QEMU, run the kselftests, print the verdict
                     (DEBUG=1: the debug kernel and the tests it runs)
-  bench ARCH        rseq_bench on the series kernel and on the base (C rseq) kernel,
-                    ratios ours/C and the series' rseq counters
+  bench ARCH        rseq_bench with the Rust and with the C rseq (one tree, two configs),
+                    ratios ours/C and the Rust rseq's counters
   check             static checks (rustfmt, Rust warnings, checkpatch --strict)
   test              tooling tests, guest runs, checks; ends with N passed, N failed
                     (the quick tier, for CI: see `Tier`)
@@ -44,7 +44,8 @@ usage: xtask COMMAND [ARGS]
                     every arch, fuzzers and hotplug storm run longer
   help              this text
 environment: BUILD_DIR (default build/), DEBUG=1 (run and build: the debug kernel,
-  configs/debug.config on top, in build/obj-ARCH-debug),
+  configs/debug.config on top, in build/obj-ARCH-debug), NO_RUST=1 (run and build:
+  the kernel without Rust and its C rseq, configs/no-rust.config, build/obj-ARCH-c),
   KSFT_ARGS (run_kselftest.sh arguments), GUEST_CMD (shell command run instead
   of the kselftest runner), GUEST_TIMEOUT (seconds, default 1800,
   3600 in test-full),
@@ -126,13 +127,21 @@ enum Flavour {
     /// UBSAN, KFENCE, ...), in its own object folder; it runs the tests in
     /// `DEBUG_TESTS` only, the rest being too slow under TCG with it.
     Debug,
+    /// The test configuration without Rust (`configs/no-rust.config` on
+    /// top): the C rseq of `kernel/rseq.c`, which every kernel without
+    /// Rust keeps. It runs the rseq tests in `C_RSEQ_TESTS`.
+    CRseq,
 }
 
 impl Flavour {
-    /// `DEBUG=1` selects the debug kernel for `run` and `build`.
+    /// `DEBUG=1` selects the debug kernel for `run` and `build`, `NO_RUST=1`
+    /// the kernel without Rust.
     fn from_env() -> Self {
-        if std::env::var("DEBUG").is_ok_and(|v| v != "0" && !v.is_empty()) {
+        let set = |k| std::env::var(k).is_ok_and(|v| v != "0" && !v.is_empty());
+        if set("DEBUG") {
             Flavour::Debug
+        } else if set("NO_RUST") {
+            Flavour::CRseq
         } else {
             Flavour::Test
         }
@@ -142,6 +151,7 @@ impl Flavour {
         match self {
             Flavour::Test => kernel::Target::series(paths, a),
             Flavour::Debug => kernel::Target::series_variant(paths, a, "debug"),
+            Flavour::CRseq => kernel::Target::series_variant(paths, a, "c"),
         }
     }
 
@@ -149,6 +159,7 @@ impl Flavour {
         match self {
             Flavour::Test => &[],
             Flavour::Debug => &["debug"],
+            Flavour::CRseq => &["no-rust"],
         }
     }
 }
@@ -189,6 +200,24 @@ const DEBUG_TESTS: &[&str] = &[
     "cpu-opv:cpu_opv_cost_test",
 ];
 
+/// The tests the kernel without Rust runs: the upstream rseq selftests
+/// but the parameter matrix, and ours, which hold the C implementation to
+/// the ABI the Rust one is tested against.
+const C_RSEQ_TESTS: &[&str] = &[
+    "rseq:basic_test",
+    "rseq:basic_percpu_ops_test",
+    "rseq:basic_percpu_ops_mm_cid_test",
+    "rseq:param_test",
+    "rseq:param_test_mm_cid",
+    "rseq:rseq_abi_test",
+    "rseq:rseq_getcpu_test",
+    "rseq:rseq_ids_test",
+    "rseq:rseq_fuzz_test",
+];
+
+/// The architecture both tiers build and boot the kernel without Rust on.
+const C_RSEQ_ARCH: &str = "x86_64";
+
 /// Of `DEBUG_TESTS`, those only `make test-full` runs on the debug
 /// kernel: stress tests of many threads or processes that the quick
 /// tier's test kernel runs, and that take minutes with the debug checks.
@@ -208,6 +237,12 @@ impl Tier {
                 .iter()
                 .filter(|a| full || a.name == QUICK_DEBUG_ARCH)
                 .map(|a| (a, Flavour::Debug)),
+        );
+        v.extend(
+            arch::ARCHES
+                .iter()
+                .filter(|a| a.name == C_RSEQ_ARCH)
+                .map(|a| (a, Flavour::CRseq)),
         );
         v
     }
@@ -261,6 +296,8 @@ impl Tier {
                 ("RSEQ_FUZZ_SECONDS", "180"),
                 ("CPU_OPV_HOTPLUG_SECONDS", "120"),
             ],
+            (Tier::Quick, Flavour::CRseq) => vec![("RSEQ_FUZZ_SECONDS", "60")],
+            (Tier::Full, Flavour::CRseq) => vec![("RSEQ_FUZZ_SECONDS", "180")],
         }
     }
 
@@ -281,6 +318,11 @@ impl Tier {
                         } else {
                             0
                         }
+                ),
+                Flavour::CRseq => format!(
+                    "{}-c (C rseq, no Rust: {} tests)",
+                    a.name,
+                    C_RSEQ_TESTS.len()
                 ),
             })
             .collect::<Vec<_>>()
@@ -403,6 +445,11 @@ fn guest_run(a: &Arch, ksft: &std::path::Path, flavour: Flavour, tier: Tier) -> 
             .map(|t| format!("-t {t}"))
             .collect::<Vec<_>>()
             .join(" "),
+        Err(_) if flavour == Flavour::CRseq => C_RSEQ_TESTS
+            .iter()
+            .map(|t| format!("-t {t}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         Err(_) if with_matrix => String::new(),
         Err(_) => util::read(&ksft.join("kselftest-list.txt"))?
             .lines()
@@ -438,7 +485,8 @@ fn guest(paths: &Paths, a: &Arch, flavour: Flavour, tier: Tier) -> Result<(Strin
     let c = boot(paths, a, &image, &initrd, &label, tier.guest_limit(), |l| {
         l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@")
     })?;
-    let mut v = ktap::judge(&c.text, true);
+    // Without Rust there are no doctests: KUnit reports nothing at boot.
+    let mut v = ktap::judge(&c.text, flavour != Flavour::CRseq);
     if let Some(limit) = c.timed_out {
         v.problems.insert(
             0,
@@ -547,23 +595,24 @@ fn bench_boot(
     }
 }
 
-/// Runs `rseq_bench` on the series kernel and on the base kernel (same
-/// configuration, C rseq), one QEMU session each, and prints the ratios.
+/// Runs `rseq_bench` on the series kernel with the Rust rseq and with the
+/// C one (one tree, two configurations), in QEMU sessions of their own,
+/// and prints the ratios.
 fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     // The kselftests (rseq_bench among them) and the counters come from
     // the test build (CONFIG_RSEQ_STATS on); the timed kernels get
     // configs/bench.config on top of the test fragments.
     let (test_image, ksft) = build(paths, a, Flavour::Test)?;
     let ours = kernel::Target::series_variant(paths, a, "bench");
-    let wt = tree::ensure_base_worktree(paths)?;
-    let base = kernel::Target::base(paths, a, wt);
+    let base = kernel::Target::series_variant(paths, a, "bench-c");
     let mut images = Vec::new();
-    for k in [&ours, &base] {
+    for (k, frags) in [(&ours, &["bench"][..]), (&base, &["bench", "rseq-c"][..])] {
         let t = step(&format!(
-            "{}: configure (+ configs/bench.config) and build",
-            k.name
+            "{}: configure (+ configs/{}.config) and build",
+            k.name,
+            frags.join(".config, configs/")
         ));
-        kernel::configure(paths, k, &["bench"])?;
+        kernel::configure(paths, k, frags)?;
         images.push(kernel::build(paths, k)?);
         done(t);
     }
@@ -611,8 +660,8 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     let mut out = format!(
         "rseq_bench {args} on {} (4 vCPUs, TCG), two sessions per kernel (ours, C, C, ours): \
          median ns per iteration (\"per null\": ours/C of each time divided by the null \
-         system call of the same repetition); ours = series, C = base 6.12 tree, same configuration \
-         (test fragments + configs/bench.config)\n",
+         system call of the same repetition); ours = Rust rseq, C = kernel/rseq.c, one tree \
+         (test fragments + configs/bench.config; C: + configs/rseq-c.config)\n",
         a.name
     );
     out.push_str(&bench::timing_table(&rows));

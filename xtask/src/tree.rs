@@ -111,23 +111,6 @@ fn git_ok(tree: &Path, args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-/// A second checkout of the unchanged base (a git worktree of the series
-/// tree at tag `base`), for the benchmark's reference kernel. Made once.
-pub fn ensure_base_worktree(paths: &Paths) -> Result<PathBuf> {
-    let wt = paths.build.join("linux-base");
-    if wt.join("Makefile").is_file() {
-        return Ok(wt);
-    }
-    let _ = git(&paths.tree()).args(["worktree", "prune"]).status();
-    util::run(
-        git(&paths.tree())
-            .args(["worktree", "add", "-q", "--detach", "-f"])
-            .arg(&wt)
-            .arg("base"),
-    )?;
-    Ok(wt)
-}
-
 /// Builds the series commits on top of `base` and checks them out.
 /// Returns the head commit id.
 pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {

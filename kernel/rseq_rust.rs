@@ -34,7 +34,7 @@
 //!
 //! The ABI rules themselves (layout, registration checks, descriptor
 //! validation) are in `kernel::rseq`, where they are tested on their own.
-//! The C side (`kernel/rseq_shim.c`) defines the system call entry and
+//! The C side (`kernel/rseq.c`) defines the system call entry and
 //! the tracepoints.
 
 use core::mem::size_of;
@@ -367,7 +367,7 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
     Ok(())
 }
 
-/// The body of the `rseq()` system call, called by `kernel/rseq_shim.c`.
+/// The body of the `rseq()` system call, called by `kernel/rseq.c`.
 ///
 /// Registers `area` (of `len` bytes, with abort signature `sig`) for the
 /// current thread, or, with `RSEQ_FLAG_UNREGISTER`, unregisters it.
