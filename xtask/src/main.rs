@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     };
     let res = match args.first().map(String::as_str) {
         Some("tree") => tree_up(&paths).map(|h| println!("{h}")),
-        Some("series") => series(&paths).map(|_| ()),
+        Some("series") => series(&paths, Signer::Person).map(|_| ()),
         Some("refresh") => manifest::Manifest::load(&paths.repo)
             .and_then(|m| refresh::refresh(&paths, &m))
             .map(|n| eprintln!("refresh: {n} diff(s) rewritten")),
@@ -356,12 +356,45 @@ fn done(t: Instant) {
     eprintln!("    ({:.0?})", t.elapsed());
 }
 
-/// Base tree plus series commits; returns the head commit.
+/// Who signs the series commits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signer {
+    /// The git identity of whoever runs the tool, required: `make series`,
+    /// whose output is for posting. A sign-off is a person's statement.
+    Person,
+    /// That identity if there is one, else `tree::Identity::placeholder`:
+    /// builds and static checks (checkpatch wants a sign-off), on CI too.
+    AnyoneOrPlaceholder,
+}
+
+impl Signer {
+    fn identity(self, paths: &Paths) -> Result<tree::Identity> {
+        match (tree::Identity::from_git(&paths.repo), self) {
+            (Some(who), _) => Ok(who),
+            (None, Signer::AnyoneOrPlaceholder) => Ok(tree::Identity::placeholder()),
+            (None, Signer::Person) => Err(
+                "make series: no git identity. The series is written and signed off \
+                 (Signed-off-by, the Developer's Certificate of Origin) by whoever emits \
+                 it: set yours with git config user.name \"Your Name\" and \
+                 git config user.email you@example.org, then run it again"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// Base tree plus series commits, written by whoever runs the tool (see
+/// `Signer::AnyoneOrPlaceholder`); returns the head commit.
 fn tree_up(paths: &Paths) -> Result<String> {
+    tree_up_as(paths, Signer::AnyoneOrPlaceholder)
+}
+
+fn tree_up_as(paths: &Paths, signer: Signer) -> Result<String> {
     let m = manifest::Manifest::load(&paths.repo)?;
+    let who = signer.identity(paths)?;
     let t = step("kernel tree");
     let version = tree::ensure_base(paths)?;
-    let head = tree::assemble(paths, &m)?;
+    let head = tree::assemble(paths, &m, &who)?;
     eprintln!(
         "    Linux {version} + {} patches, head {}",
         m.patches.len(),
@@ -371,8 +404,18 @@ fn tree_up(paths: &Paths) -> Result<String> {
     Ok(head)
 }
 
-fn series(paths: &Paths) -> Result<Vec<std::path::PathBuf>> {
-    tree_up(paths)?;
+/// The `git format-patch` series in `build/series`. For `make check` and
+/// `make test` without a git identity the patches carry the placeholder
+/// sign-off, and say so.
+fn series(paths: &Paths, signer: Signer) -> Result<Vec<std::path::PathBuf>> {
+    tree_up_as(paths, signer)?;
+    if tree::Identity::from_git(&paths.repo).is_none() {
+        eprintln!(
+            "note: no git identity; build/series is signed off by \"{}\" for the checks only, \
+             not for posting (make series refuses)",
+            tree::Identity::placeholder().sign()
+        );
+    }
     let files = tree::format_patches(paths)?;
     for f in &files {
         println!("{}", f.display());
@@ -690,7 +733,7 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
 }
 
 fn check_cmd(paths: &Paths) -> Result<()> {
-    series(paths)?;
+    series(paths, Signer::AnyoneOrPlaceholder)?;
     let a = &arch::ARCHES[0];
     let tally = checks::run_all(paths, &[(a, a.name.to_string())]);
     report::record(paths, "checks", &tally)?;
@@ -725,7 +768,7 @@ fn test_cmd(paths: &Paths, tier: Tier) -> Result<()> {
         };
         report::record(paths, &format!("guest-{label}"), &tally)?;
     }
-    let checks = match series(paths) {
+    let checks = match series(paths, Signer::AnyoneOrPlaceholder) {
         Ok(_) => {
             let builds: Vec<_> = tier
                 .runs()

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The cover letter and the identity every patch is written under.
+/// The cover letter. The manifest carries no identity: the author and
+/// `Signed-off-by` of every patch are those of whoever emits the series
+/// (see `tree::Identity`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cover {
@@ -15,8 +17,6 @@ pub struct Cover {
     pub subject: String,
     /// Body of the cover letter.
     pub body: String,
-    /// `Name <address>` used as author, committer and `Signed-off-by`.
-    pub author: String,
     /// Fixed commit date (RFC 2822 or ISO 8601), so commit ids are stable.
     pub date: String,
 }
@@ -44,7 +44,7 @@ pub struct Patch {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    /// Cover letter and identity.
+    /// Cover letter.
     pub cover: Cover,
     /// Patches in series order.
     #[serde(rename = "patch", default)]
@@ -105,12 +105,6 @@ impl Manifest {
         if self.patches.is_empty() {
             return fail(format!("{origin}: no [[patch]] entries"));
         }
-        if !self.cover.author.contains('<') || !self.cover.author.ends_with('>') {
-            return fail(format!(
-                "{origin}: cover.author must be \"Name <address>\", got \"{}\"",
-                self.cover.author
-            ));
-        }
         let mut added = BTreeSet::new();
         for (i, p) in self.patches.iter().enumerate() {
             let n = i + 1;
@@ -154,7 +148,6 @@ mod tests {
 [cover]
 subject = "rseq: test"
 body = "cover text"
-author = "A Developer <dev@example.org>"
 date = "2026-11-21T00:00:00Z"
 
 [[patch]]
@@ -170,7 +163,7 @@ diffs = ["rust-lib.diff"]
         assert_eq!(m.patches.len(), 1);
         assert_eq!(m.patches[0].files, ["rust/kernel/cpu.rs"]);
         assert!(m.patches[0].remove.is_empty());
-        let msg = m.patches[0].message(&m.cover.author);
+        let msg = m.patches[0].message("A Developer <dev@example.org>");
         assert!(msg.starts_with("rust: cpu: add helpers\n\nWhy and what.\n\n"));
         assert!(msg.ends_with("Signed-off-by: A Developer <dev@example.org>\n"));
     }

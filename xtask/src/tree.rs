@@ -111,9 +111,56 @@ fn git_ok(tree: &Path, args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
-/// Builds the series commits on top of `base` and checks them out.
-/// Returns the head commit id.
-pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
+/// Who the series commits are written by: author, committer and
+/// `Signed-off-by` of every patch, and the cover letter's sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// `user.name`.
+    pub name: String,
+    /// `user.email`.
+    pub email: String,
+}
+
+impl Identity {
+    /// The git identity (`user.name`, `user.email`) of whoever runs the
+    /// tool, as git resolves it in the repository; `None` if either is
+    /// unset.
+    pub fn from_git(repo: &Path) -> Option<Identity> {
+        let get = |key: &str| {
+            Command::new("git")
+                .arg("-C")
+                .arg(repo)
+                .args(["config", "--get", key])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Some(Identity {
+            name: get("user.name")?,
+            email: get("user.email")?,
+        })
+    }
+
+    /// A stand-in for builds and static checks on a machine without a git
+    /// identity (CI): it names no person and is not for posting.
+    pub fn placeholder() -> Identity {
+        Identity {
+            name: "Unsigned Build".to_string(),
+            email: "unsigned@localhost".to_string(),
+        }
+    }
+
+    /// `Name <address>`, as in `From:` and `Signed-off-by:`.
+    pub fn sign(&self) -> String {
+        format!("{} <{}>", self.name, self.email)
+    }
+}
+
+/// Builds the series commits on top of `base`, written by `who`, and
+/// checks them out. Returns the head commit id.
+pub fn assemble(paths: &Paths, m: &Manifest, who: &Identity) -> Result<String> {
     let tree = paths.tree();
     let index = tree.join(".git").join("xtask-index");
     let base = util::output(git(&tree).args(["rev-parse", "base^{commit}"]))?
@@ -128,7 +175,7 @@ pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
     for (i, p) in m.patches.iter().enumerate() {
         let what = format!("patch {} \"{}\"", i + 1, p.subject);
         apply_patch(paths, &index, m, i).map_err(|e| format!("{what}: {e}"))?;
-        parent = commit(&tree, &index, &parent, p, m).map_err(|e| format!("{what}: {e}"))?;
+        parent = commit(&tree, &index, &parent, p, m, who).map_err(|e| format!("{what}: {e}"))?;
     }
     let _ = std::fs::remove_file(&index);
     let head = util::output(git(&tree).args(["rev-parse", "HEAD"]))?;
@@ -141,10 +188,8 @@ pub fn assemble(paths: &Paths, m: &Manifest) -> Result<String> {
         util::run(git(&tree).args(["reset", "-q", "--hard", &parent]))?;
     }
     // format-patch signs the cover letter with the configured identity.
-    if let Some((name, email)) = m.cover.author.rsplit_once(" <") {
-        util::run(git(&tree).args(["config", "user.name", name]))?;
-        util::run(git(&tree).args(["config", "user.email", email.trim_end_matches('>')]))?;
-    }
+    util::run(git(&tree).args(["config", "user.name", &who.name]))?;
+    util::run(git(&tree).args(["config", "user.email", &who.email]))?;
     let desc = format!("{}\n\n{}", m.cover.subject, m.cover.body.trim_end());
     util::run(git(&tree).args(["config", "branch.series.description", &desc]))?;
     Ok(parent)
@@ -338,25 +383,26 @@ fn find_hunk(diff: &str, file: &str, line: &str) -> String {
     }
 }
 
-fn commit(tree: &Path, index: &Path, parent: &str, p: &Patch, m: &Manifest) -> Result<String> {
+fn commit(
+    tree: &Path,
+    index: &Path,
+    parent: &str,
+    p: &Patch,
+    m: &Manifest,
+    who: &Identity,
+) -> Result<String> {
     let t = util::output(git(tree).env("GIT_INDEX_FILE", index).arg("write-tree"))?;
-    let (name, email) = m
-        .cover
-        .author
-        .rsplit_once(" <")
-        .map(|(n, e)| (n.to_string(), e.trim_end_matches('>').to_string()))
-        .unwrap_or_default();
     let msg_file = tree.join(".git").join("xtask-msg");
-    util::write(&msg_file, p.message(&m.cover.author))?;
+    util::write(&msg_file, p.message(&who.sign()))?;
     let id = util::output(
         git(tree)
             .args(["commit-tree", t.trim(), "-p", parent, "-F"])
             .arg(&msg_file)
-            .env("GIT_AUTHOR_NAME", &name)
-            .env("GIT_AUTHOR_EMAIL", &email)
+            .env("GIT_AUTHOR_NAME", &who.name)
+            .env("GIT_AUTHOR_EMAIL", &who.email)
             .env("GIT_AUTHOR_DATE", &m.cover.date)
-            .env("GIT_COMMITTER_NAME", &name)
-            .env("GIT_COMMITTER_EMAIL", &email)
+            .env("GIT_COMMITTER_NAME", &who.name)
+            .env("GIT_COMMITTER_EMAIL", &who.email)
             .env("GIT_COMMITTER_DATE", &m.cover.date),
     )?;
     Ok(id.trim().to_string())
@@ -479,7 +525,6 @@ diff --git a/init/Kconfig b/init/Kconfig
 [cover]
 subject = "demo: series"
 body = "cover"
-author = "A Dev <a@example.org>"
 date = "2026-01-01T00:00:00Z"
 [[patch]]
 subject = "demo: add new.rs"
@@ -494,7 +539,11 @@ diffs = ["more.diff"]
 "#;
         util::write(&repo.join("series.toml"), text).unwrap();
         let m = Manifest::load(&repo).unwrap();
-        let head = assemble(&paths, &m).unwrap();
+        let who = Identity {
+            name: "A Dev".to_string(),
+            email: "a@example.org".to_string(),
+        };
+        let head = assemble(&paths, &m, &who).unwrap();
         let t = paths.tree();
         assert_eq!(
             util::read(&t.join("kernel/Makefile")).unwrap(),
@@ -518,7 +567,11 @@ diffs = ["more.diff"]
         };
         let before = mtime();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert_eq!(assemble(&paths, &m).unwrap(), head, "ids must be stable");
+        assert_eq!(
+            assemble(&paths, &m, &who).unwrap(),
+            head,
+            "ids must be stable"
+        );
         assert_eq!(mtime(), before, "unchanged files must not be rewritten");
         let patches = format_patches(&paths).unwrap();
         assert_eq!(patches.len(), 3);
@@ -534,7 +587,7 @@ diffs = ["more.diff"]
             "--- a/kernel/Makefile\n+++ b/kernel/Makefile\n@@ -1 +1,2 @@\n obj-y += zzz.o\n+obj-y += new.o\n",
         )
         .unwrap();
-        let e = assemble(&paths, &m).unwrap_err();
+        let e = assemble(&paths, &m, &who).unwrap_err();
         assert!(
             e.starts_with("patch 1 \"demo: add new.rs\": patches/mk.diff does not apply: hunk @@ -1 +1,2 @@ of kernel/Makefile fails"),
             "{e}"
