@@ -416,7 +416,8 @@ fn series(paths: &Paths, signer: Signer) -> Result<Vec<std::path::PathBuf>> {
             tree::Identity::placeholder().sign()
         );
     }
-    let files = tree::format_patches(paths)?;
+    let m = manifest::Manifest::load(&paths.repo)?;
+    let files = tree::format_patches(paths, &m)?;
     for f in &files {
         println!("{}", f.display());
     }

@@ -19,6 +19,20 @@ pub struct Cover {
     pub body: String,
     /// Fixed commit date (RFC 2822 or ISO 8601), so commit ids are stable.
     pub date: String,
+    /// Subject prefix of every mail (`PATCH`, `RFC PATCH`).
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// Revision of the posting: `vN` in the subjects from 2 on.
+    #[serde(default = "default_version")]
+    pub version: u32,
+}
+
+fn default_prefix() -> String {
+    "PATCH".to_string()
+}
+
+fn default_version() -> u32 {
+    1
 }
 
 /// One patch of the series.

@@ -409,26 +409,28 @@ fn commit(
 }
 
 /// Writes the series as `git format-patch --cover-letter` output into
-/// `build/series` and returns the patch files in order.
-pub fn format_patches(paths: &Paths) -> Result<Vec<PathBuf>> {
+/// `build/series`, with the manifest's subject prefix and revision, and
+/// returns the patch files in order.
+pub fn format_patches(paths: &Paths, m: &Manifest) -> Result<Vec<PathBuf>> {
     let out = paths.build.join("series");
     if out.exists() {
         std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     }
     util::mkdir(&out)?;
-    let list = util::output(
-        git(&paths.tree())
-            .args([
-                "format-patch",
-                "--cover-letter",
-                "--cover-from-description=subject",
-                "--thread=shallow",
-                "--no-signature",
-                "-o",
-            ])
-            .arg(&out)
-            .arg("base..series"),
-    )?;
+    let mut cmd = git(&paths.tree());
+    cmd.args([
+        "format-patch",
+        "--cover-letter",
+        "--cover-from-description=subject",
+        "--thread=shallow",
+        "--no-signature",
+    ])
+    .arg(format!("--subject-prefix={}", m.cover.subject_prefix));
+    // A first posting carries no "v1".
+    if m.cover.version > 1 {
+        cmd.arg(format!("--reroll-count={}", m.cover.version));
+    }
+    let list = util::output(cmd.arg("-o").arg(&out).arg("base..series"))?;
     Ok(list.lines().map(PathBuf::from).collect())
 }
 
@@ -573,7 +575,7 @@ diffs = ["more.diff"]
             "ids must be stable"
         );
         assert_eq!(mtime(), before, "unchanged files must not be rewritten");
-        let patches = format_patches(&paths).unwrap();
+        let patches = format_patches(&paths, &m).unwrap();
         assert_eq!(patches.len(), 3);
         let cover = util::read(&patches[0]).unwrap();
         assert!(
