@@ -210,10 +210,10 @@ impl MmapReadGuard {
     /// ([`Writable`]) but that a pin refuses whatever is faulted in: a
     /// `VM_IO` or `VM_PFNMAP` mapping such as `[vvar]`, a read of a
     /// mapping without `VM_READ` (whether or not user space can read
-    /// it), secret memory, or fs-dax (the pins are long-term). Also true if every byte lies in a mapping that allows
-    /// the access and that no userfaultfd watches: the pin then failed in
-    /// the fault handler (a page whose fault raises `SIGBUS`), which a
-    /// touch does not change.
+    /// it), secret memory, or fs-dax (the pins are long-term). Also true
+    /// if every byte lies in a mapping that allows the access and that no
+    /// userfaultfd watches: the pin then failed in the fault handler (a
+    /// page whose fault raises `SIGBUS`), which a touch does not change.
     ///
     /// False otherwise: part of the range has no mapping or none that
     /// allows the access (the touch raises a signal), or a userfaultfd

@@ -392,6 +392,21 @@ static void uffd_watch(int uffd, void *addr, size_t len)
 }
 
 /*
+ * Has @uffd watch the page at @page, then runs an 8-byte copy from @src
+ * with expect_fault set on it. Returns what the call returned.
+ */
+static int watched_read(int uffd, char *page, char *src)
+{
+	struct cpu_op op;
+	char dst[8];
+
+	uffd_watch(uffd, page, page_size);
+	cpu_op_memcpy(&op, 0, dst, src, sizeof(dst));
+	op.u.memcpy_op.expect_fault_src = 1;
+	return run(&op, 1, this_cpu());
+}
+
+/*
  * expect_fault where a touch from user space does what the kernel's own
  * fault cannot, and where it cannot help either.
  */
@@ -454,10 +469,7 @@ static void test_expect_fault(void)
 	wo = mmap(NULL, page_size, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (wo == MAP_FAILED)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	uffd_watch(uffd, wo, page_size);
-	cpu_op_memcpy(&op, 0, dst, wo, sizeof(dst));
-	op.u.memcpy_op.expect_fault_src = 1;
-	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	CHECK(watched_read(uffd, wo, wo) == -EFAULT,
 	      "write-only mapping a userfaultfd watches, read with expect_fault: EFAULT\n");
 	munmap(wo, page_size);
 
@@ -469,10 +481,7 @@ static void test_expect_fault(void)
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (u == MAP_FAILED || mprotect(u + page_size, page_size, PROT_WRITE))
 		ksft_exit_fail_msg("mmap/mprotect: %s\n", strerror(errno));
-	uffd_watch(uffd, u, page_size);
-	cpu_op_memcpy(&op, 0, dst, u + page_size - 4, sizeof(dst));
-	op.u.memcpy_op.expect_fault_src = 1;
-	CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+	CHECK(watched_read(uffd, u, u + page_size - 4) == -EFAULT,
 	      "read across a watched page and a write-only one with expect_fault: EFAULT\n");
 	munmap(u, 2 * page_size);
 
@@ -488,10 +497,7 @@ static void test_expect_fault(void)
 		if (u != MAP_FAILED)
 			munmap(u, page_size);
 	} else {
-		uffd_watch(uffd, u, page_size);
-		cpu_op_memcpy(&op, 0, dst, vvar - 4, sizeof(dst));
-		op.u.memcpy_op.expect_fault_src = 1;
-		CHECK(run(&op, 1, this_cpu()) == -EFAULT,
+		CHECK(watched_read(uffd, u, vvar - 4) == -EFAULT,
 		      "operand across a watched page and [vvar] with expect_fault: EFAULT\n");
 		munmap(u, page_size);
 	}
