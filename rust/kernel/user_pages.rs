@@ -105,8 +105,8 @@ mod private {
 /// Fails with `EINVAL` for an empty range, `EFAULT` if it is not user
 /// memory, not mapped, not accessible as `A` needs (not writable for a
 /// write pin), a special mapping (`VM_IO`, `VM_PFNMAP`) or memory GUP
-/// does not pin (DAX, secret memory, P2PDMA, poisoned pages), or `EINTR`
-/// on a fatal signal. A page that cannot be pinned for want of memory, or
+/// does not pin (DAX for a read pin, secret memory, P2PDMA, poisoned
+/// pages), or `EINTR` on a fatal signal. A page that cannot be pinned for want of memory, or
 /// because it cannot leave a movable zone yet, is left for the caller's
 /// next pin to report. May sleep, for as long as a fault takes (I/O, a
 /// userfaultfd or FUSE server).
@@ -210,10 +210,11 @@ impl MmapReadGuard {
     /// ([`Writable`]) but that a pin refuses whatever is faulted in: a
     /// `VM_IO` or `VM_PFNMAP` mapping such as `[vvar]`, a read of a
     /// mapping without `VM_READ` (whether or not user space can read
-    /// it), secret memory, or fs-dax (the pins are long-term). Also true
-    /// if every byte lies in a mapping that allows the access and that no
-    /// userfaultfd watches: the pin then failed in the fault handler (a
-    /// page whose fault raises `SIGBUS`), which a touch does not change.
+    /// it), secret memory, or fs-dax for a read (read pins are long-term,
+    /// which fs-dax refuses). Also true if every byte lies in a mapping
+    /// that allows the access and that no userfaultfd watches: the pin
+    /// then failed in the fault handler (a page whose fault raises
+    /// `SIGBUS`), which a touch does not change.
     ///
     /// False otherwise: part of the range has no mapping or none that
     /// allows the access (the touch raises a signal), or a userfaultfd
@@ -261,7 +262,9 @@ impl MmapReadGuard {
             let (watched, never_pinned) = unsafe {
                 (
                     bindings::userfaultfd_armed(vma),
-                    bindings::vma_is_secretmem(vma) || bindings::vma_is_fsdax(vma),
+                    bindings::vma_is_secretmem(vma)
+                        || (A::GUP_FLAGS & bindings::FOLL_LONGTERM != 0
+                            && bindings::vma_is_fsdax(vma)),
                 )
             };
             let reached = flags & need != 0;
