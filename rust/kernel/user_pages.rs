@@ -106,9 +106,9 @@ mod private {
 /// memory, not mapped, not accessible as `A` needs (not writable for a
 /// write pin), a special mapping (`VM_IO`, `VM_PFNMAP`) or memory GUP
 /// does not pin (DAX for a read pin, secret memory, P2PDMA, poisoned
-/// pages), or `EINTR` on a fatal signal. A page that cannot be pinned for want of memory, or
-/// because it cannot leave a movable zone yet, is left for the caller's
-/// next pin to report. May sleep, for as long as a fault takes (I/O, a
+/// pages), or `EINTR` on a fatal signal. A page that cannot be pinned
+/// for want of memory, or because it cannot leave a movable zone yet, is
+/// left for the caller's next pin to report. May sleep, for as long as a fault takes (I/O, a
 /// userfaultfd or FUSE server).
 ///
 /// # Locking
