@@ -10,7 +10,8 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 XTASK := $(BUILD_DIR)/cargo/debug/xtask
 
-.PHONY: help deps xtask run test test-full bench series refresh check build tree clean distclean
+.PHONY: help deps xtask run test test-full bench series refresh check check-commits build tree \
+	clean distclean
 
 help:
 	@echo "make run [ARCH=x86_64|arm64]  build, boot under QEMU, run the kselftests"
@@ -22,6 +23,7 @@ help:
 	@echo "make series                   git format-patch series with cover letter in build/series"
 	@echo "make refresh                  after editing a layered new file, rewrite the later diffs"
 	@echo "make check                    static checks (rustfmt, warnings, SAFETY, checkpatch)"
+	@echo "make check-commits [ARCH=...] build every commit of the series (bisectability)"
 	@echo "make build [ARCH=...]         kernel and kselftests only"
 	@echo "make deps                     install packages and toolchain pieces (idempotent)"
 	@echo "make clean | distclean        remove build products | all of build/"
@@ -52,6 +54,9 @@ refresh: xtask
 
 check: xtask
 	@$(XTASK) check
+
+check-commits: xtask
+	@$(XTASK) check-commits $(ARCH)
 
 build: xtask
 	@$(XTASK) build $(ARCH)

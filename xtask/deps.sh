@@ -6,10 +6,13 @@ set -eu
 
 BUILD_DIR=${BUILD_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build}
 BINDGEN_VERSION=0.70.1
+# b4 (PyPI), in a virtual environment of its own: the checks feed it the
+# emitted series as a mail thread.
+B4_VERSION=0.14.3
 PKGS="linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev
 libssl-dev cpio rsync kmod busybox-static qemu-system-x86 qemu-system-arm
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross make git perl python3 binutils
-gcc libc6-dev patch diffutils xz-utils tar"
+gcc libc6-dev patch diffutils xz-utils tar python3-venv"
 # bindgen 0.71 and later (0.73 seen) lay task_struct out 64 bytes off under
 # this config (no padding after the empty, cache-aligned sched_statistics),
 # so current!().group_leader() oopses in the kernel doctests; 0.70.1 does not.
@@ -86,6 +89,14 @@ if [ "$(bindgen --version 2>/dev/null)" != "bindgen $BINDGEN_VERSION" ]; then
 	say "cargo install --locked bindgen-cli@$BINDGEN_VERSION"
 	cargo install --locked --quiet "bindgen-cli@$BINDGEN_VERSION" ||
 		die "cargo install bindgen-cli failed"
+fi
+
+B4="$BUILD_DIR/venv/bin/b4"
+if [ "$("$B4" --version 2>/dev/null)" != "$B4_VERSION" ]; then
+	say "pip install b4==$B4_VERSION (in $BUILD_DIR/venv)"
+	python3 -m venv "$BUILD_DIR/venv" || die "python3 -m venv failed"
+	"$BUILD_DIR/venv/bin/pip" install --quiet --disable-pip-version-check \
+		"b4==$B4_VERSION" || die "pip install b4 failed"
 fi
 
 [ -f /usr/src/linux-source-6.12.tar.xz ] ||

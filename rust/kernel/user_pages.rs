@@ -221,6 +221,12 @@ impl MmapReadGuard {
     /// that may serve only faults from user space
     /// (`UFFD_USER_MODE_ONLY`) watches it (the touch may help). False for
     /// an empty range or one outside user memory.
+    ///
+    /// The answer is for the mappings as they stand when this runs: a
+    /// thread that maps, unmaps or protects part of the range between the
+    /// failed pin and this check changes it. That costs the caller one
+    /// more touch and retry, or an `EFAULT` a retry would have avoided;
+    /// each retry pins and checks again, so it does not make a loop.
     pub fn maps_for<A: Access>(&self, addr: UserPtr, len: usize) -> bool {
         let Some(end) = addr.checked_add(len) else {
             return false;

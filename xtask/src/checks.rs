@@ -78,7 +78,9 @@ pub fn tooling_tests(paths: &Paths) -> Tally {
     }
 }
 
-fn verdict(t: &mut Tally, name: &str, problems: &[String]) {
+/// Counts one check: passed when `problems` is empty; prints the first
+/// problems otherwise.
+pub fn verdict(t: &mut Tally, name: &str, problems: &[String]) {
     if problems.is_empty() {
         println!("  PASS   {name}");
         t.passed += 1;
@@ -89,6 +91,57 @@ fn verdict(t: &mut Tally, name: &str, problems: &[String]) {
         }
         t.failed += 1;
     }
+}
+
+/// What b4 (`build/venv`, installed by `make deps`) objects to when it
+/// reads the emitted files, cover letter first, as one mail thread:
+/// anything it warns about, and a patch count other than the files'.
+fn b4_problems(paths: &Paths, patches: &[std::path::PathBuf]) -> Vec<String> {
+    let dir = paths.build.join("b4-check");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut mbox = String::new();
+    for p in patches {
+        match util::read(p) {
+            Ok(text) => mbox.push_str(&text),
+            Err(e) => return vec![e],
+        }
+    }
+    let file = dir.join("series.mbox");
+    if let Err(e) = util::mkdir(&dir).and_then(|()| util::write(&file, &mbox)) {
+        return vec![e];
+    }
+    let out = Command::new(paths.build.join("venv/bin/b4"))
+        .args(["--offline-mode", "--no-interactive", "am", "-m"])
+        .arg(&file)
+        .arg("-o")
+        .arg(dir.join("out"))
+        .output();
+    let o = match out {
+        Ok(o) => o,
+        Err(e) => return vec![format!("cannot run b4 (make deps installs it): {e}")],
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut problems: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("WARNING") || l.contains("ERROR") || l.contains("Traceback"))
+        .map(str::to_string)
+        .collect();
+    let want = format!("Total patches: {}", patches.len().saturating_sub(1));
+    if !o.status.success() || !text.lines().any(|l| l.trim() == want) {
+        problems.push(format!(
+            "b4 exited with {} and did not report \"{want}\"; last line: {}",
+            o.status,
+            text.lines().last().unwrap_or("")
+        ));
+    }
+    if problems.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    problems
 }
 
 /// Files of the repository (tracked or new, not ignored) matching the
@@ -436,6 +489,19 @@ pub fn run_all(paths: &Paths, builds: &[(&Arch, String)]) -> Tally {
             Err(e) => vec![format!("cannot run checkpatch: {e}")],
         };
         verdict(&mut t, &format!("checkpatch --strict {name}"), &problems);
+    }
+    if !patches.is_empty() {
+        let p = crate::tree::am_roundtrip(paths, &patches).unwrap_or_else(|e| vec![e]);
+        verdict(
+            &mut t,
+            "the emitted patches apply to base as git am does and reproduce every series commit",
+            &p,
+        );
+        verdict(
+            &mut t,
+            "b4 am (offline) takes the emitted series as one complete thread",
+            &b4_problems(paths, &patches),
+        );
     }
     t
 }

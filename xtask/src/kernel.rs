@@ -102,7 +102,8 @@ impl<'a> Target<'a> {
     }
 }
 
-fn kmake(t: &Target, obj: &Path) -> Command {
+/// `make` in `t`'s tree for `t`'s architecture, with `LLVM=1`, output in `obj`.
+pub fn kmake(t: &Target, obj: &Path) -> Command {
     let arch = t.arch;
     let mut c = Command::new("make");
     c.arg("-C")

@@ -6,6 +6,7 @@
 mod arch;
 mod bench;
 mod checks;
+mod commits;
 mod cpio;
 #[cfg(test)]
 mod engine_tests;
@@ -38,6 +39,8 @@ usage: xtask COMMAND [ARGS]
   bench ARCH        rseq_bench with the Rust and with the C rseq (one tree, two configs),
                     ratios ours/C and the Rust rseq's counters
   check             static checks (rustfmt, Rust warnings, checkpatch --strict)
+  check-commits ARCH  build every commit of the series for ARCH (CLIPPY=1, no warnings,
+                    rustfmtcheck), incrementally, in build/linux-commits
   test              tooling tests, guest runs, checks; ends with N passed, N failed
                     (the quick tier, for CI: see `Tier`)
   test-full         the same, long: whole rseq parameter matrix, debug kernel on
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Some("run") => one_arch(&args).and_then(|a| run_cmd(&paths, a)),
         Some("bench") => one_arch(&args).and_then(|a| bench_cmd(&paths, a)),
         Some("check") => check_cmd(&paths),
+        Some("check-commits") => one_arch(&args).and_then(|a| check_commits_cmd(&paths, a)),
         Some("test") => test_cmd(&paths, Tier::Quick),
         Some("test-full") => test_cmd(&paths, Tier::Full),
         Some("help") | None => {
@@ -765,6 +769,21 @@ fn check_cmd(paths: &Paths) -> Result<()> {
         Ok(())
     } else {
         Err(format!("{} static check(s) failed", tally.failed))
+    }
+}
+
+fn check_commits_cmd(paths: &Paths, a: &Arch) -> Result<()> {
+    tree_up(paths)?;
+    let tally = commits::check(paths, a);
+    report::record(paths, &format!("commits-{}", a.name), &tally)?;
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} commit(s) of the series do not build",
+            tally.failed
+        ))
     }
 }
 

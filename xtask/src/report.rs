@@ -69,7 +69,7 @@ const MAX_FAILURE_LINES: usize = 60;
 /// Whether a console line says why a test failed: a `not ok` result at
 /// any depth (but not a TODO or SKIP one) or a fuzzer's `MISMATCH`.
 fn is_failure_line(l: &str) -> bool {
-    let s = l.trim_start_matches(|c: char| c == '#' || c == ' ');
+    let s = l.trim_start_matches(['#', ' ']);
     (s.starts_with("not ok ") && !s.contains("# SKIP") && !s.contains("# TODO"))
         || s.starts_with("MISMATCH")
 }

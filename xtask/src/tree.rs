@@ -434,6 +434,107 @@ pub fn format_patches(paths: &Paths, m: &Manifest) -> Result<Vec<PathBuf>> {
     Ok(list.lines().map(PathBuf::from).collect())
 }
 
+/// Replays the emitted patches as `git am` would (`git mailinfo`, then
+/// `git apply --index` on a private index) onto `base`, and compares each
+/// result with the series commit of the same position: the tree, the
+/// subject and the message. Returns one line per difference; empty when
+/// every patch applies and reproduces its commit.
+pub fn am_roundtrip(paths: &Paths, patches: &[PathBuf]) -> Result<Vec<String>> {
+    let tree = paths.tree();
+    let work = paths.build.join("am-check");
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    }
+    util::mkdir(&work)?;
+    let index = work.join("index");
+    let commits: Vec<String> =
+        util::output(git(&tree).args(["rev-list", "--reverse", "base..series"]))?
+            .lines()
+            .map(str::to_string)
+            .collect();
+    let mails: Vec<&PathBuf> = patches
+        .iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "patch")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("0000-"))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    if mails.len() != commits.len() {
+        problems.push(format!(
+            "{} patch files for {} series commits",
+            mails.len(),
+            commits.len()
+        ));
+        return Ok(problems);
+    }
+    util::run(
+        git(&tree)
+            .env("GIT_INDEX_FILE", &index)
+            .args(["read-tree", "base"]),
+    )?;
+    let (msg, diff) = (work.join("msg"), work.join("diff"));
+    for (mail, commit) in mails.iter().zip(&commits) {
+        let name = mail.file_name().unwrap_or_default().to_string_lossy();
+        let input = std::fs::File::open(mail).map_err(|e| format!("{}: {e}", mail.display()))?;
+        let info = Command::new("git")
+            .arg("mailinfo")
+            .args([&msg, &diff])
+            .stdin(input)
+            .output()
+            .map_err(|e| format!("git mailinfo: {e}"))?;
+        if !info.status.success() {
+            problems.push(format!("{name}: git mailinfo failed"));
+            return Ok(problems);
+        }
+        let info = String::from_utf8_lossy(&info.stdout).into_owned();
+        let subject = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or("")
+            .to_string();
+        let applied = git(&tree)
+            .env("GIT_INDEX_FILE", &index)
+            .args(["apply", "--cached", "--whitespace=error-all"])
+            .arg(&diff)
+            .output()
+            .map_err(|e| format!("git apply: {e}"))?;
+        if !applied.status.success() {
+            let err = String::from_utf8_lossy(&applied.stderr);
+            problems.push(format!(
+                "{name}: does not apply: {}",
+                err.lines().next().unwrap_or("")
+            ));
+            return Ok(problems);
+        }
+        let got = util::output(git(&tree).env("GIT_INDEX_FILE", &index).arg("write-tree"))?;
+        let want = util::output(git(&tree).args(["rev-parse", &format!("{commit}^{{tree}}")]))?;
+        if got.trim() != want.trim() {
+            problems.push(format!(
+                "{name}: tree differs from series commit {commit:.12}"
+            ));
+            // Check the next patches against their own commits.
+            util::run(
+                git(&tree)
+                    .env("GIT_INDEX_FILE", &index)
+                    .args(["read-tree", want.trim()]),
+            )?;
+        }
+        let body = util::read(&msg)?;
+        let mailed = format!("{subject}\n\n{}", body.trim());
+        let logged = util::output(git(&tree).args(["log", "-1", "--format=%B", commit]))?;
+        if mailed.trim() != logged.trim() {
+            problems.push(format!(
+                "{name}: message differs from series commit {commit:.12}"
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +684,23 @@ diffs = ["more.diff"]
             "{cover}"
         );
         assert!(cover.contains("From: A Dev <a@example.org>"), "{cover}");
+        assert_eq!(
+            am_roundtrip(&paths, &patches).unwrap(),
+            Vec::<String>::new()
+        );
+        // A patch file that no longer matches its commit is named.
+        let mk = patches
+            .iter()
+            .find(|p| util::read(p).unwrap().contains("+obj-y += new.o"))
+            .unwrap();
+        let body = util::read(mk).unwrap();
+        util::write(mk, body.replacen("+obj-y += new.o", "+obj-m += new.o", 1)).unwrap();
+        let p = am_roundtrip(&paths, &patches).unwrap();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("0001-") && p[0].contains("tree differs from series commit"),
+            "{p:?}"
+        );
 
         util::write(
             &repo.join("patches/mk.diff"),
