@@ -77,7 +77,7 @@ impl HotplugReadGuard {
     pub fn new() -> Self {
         // SAFETY: Takes a sleeping lock; the caller is in a context that
         // may sleep, as documented.
-        unsafe { bindings::cpus_read_lock() };
+        unsafe { bindings::cpu_hotplug_read_lock() };
         // INVARIANT: The lock was just taken by this task; the guard is
         // not `Send`, so it is also released by this task.
         Self {
@@ -95,7 +95,7 @@ impl Default for HotplugReadGuard {
 impl Drop for HotplugReadGuard {
     fn drop(&mut self) {
         // SAFETY: By the type invariant this task holds the lock.
-        unsafe { bindings::cpus_read_unlock() };
+        unsafe { bindings::cpu_hotplug_read_unlock() };
     }
 }
 
