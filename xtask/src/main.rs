@@ -531,18 +531,18 @@ fn guest_run(a: &Arch, ksft: &std::path::Path, flavour: Flavour, tier: Tier) -> 
     let with_matrix = matrix == "all" || matrix.split(',').any(|m| m.trim() == a.name);
     let args = match std::env::var("KSFT_ARGS") {
         Ok(args) => args,
-        Err(_) if flavour == Flavour::Debug => tier
-            .debug_tests()
-            .iter()
-            .map(|t| format!("-t {t}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        Err(_) if flavour == Flavour::CRseq => tier
-            .c_rseq_tests()
-            .iter()
-            .map(|t| format!("-t {t}"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        Err(_) if flavour != Flavour::Test => {
+            let tests = if flavour == Flavour::Debug {
+                tier.debug_tests()
+            } else {
+                tier.c_rseq_tests().to_vec()
+            };
+            tests
+                .iter()
+                .map(|t| format!("-t {t}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
         Err(_) if with_matrix => String::new(),
         Err(_) => util::read(&ksft.join("kselftest-list.txt"))?
             .lines()
