@@ -112,6 +112,10 @@ pub fn kmake(t: &Target, obj: &Path) -> Command {
         .arg(format!("ARCH={}", arch.karch))
         .arg("LLVM=1")
         .arg(format!("-j{}", util::jobs()));
+    // `DEBUG=1` selects our debug kernel; kbuild's tools read DEBUG too
+    // (objtool is built with other flags), and a relinked objtool makes
+    // every object of the kernel stale.
+    c.env_remove("DEBUG");
     c
 }
 
@@ -281,7 +285,8 @@ pub fn selftests(paths: &Paths, t: &Target) -> Result<PathBuf> {
         .arg(format!("TARGETS={}", SELFTESTS.join(" ")))
         .arg(format!("KSFT_INSTALL_PATH={}", install.display()))
         .arg(format!("-j{}", util::jobs()))
-        .arg("install");
+        .arg("install")
+        .env_remove("DEBUG");
     if !arch.native() {
         c.arg(format!("CROSS_COMPILE={}", arch.cross));
     }
