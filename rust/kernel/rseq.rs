@@ -611,8 +611,8 @@ pub enum Stat {
     SchedOut = bindings::rseq_stat_RSEQ_STAT_SCHED_OUT,
     /// A switch raised a preemption event: at switch in, the thread had a
     /// section set up, its area could not be read or no longer showed its
-    /// ids, or the ids it recorded were stale (a membarrier rseq fence
-    /// since its last switch in, a registration, a fork, an id store that
+    /// ids, or the ids it recorded were stale (a fence its last switch in
+    /// or registration missed, a registration, a fork, an id store that
     /// slept); or it was switched out stopping.
     PeekHit = bindings::rseq_stat_RSEQ_STAT_PEEK_HIT,
     /// A thread was switched in on another CPU or with another `mm_cid`,

@@ -105,11 +105,11 @@ mod private {
 /// Fails with `EINVAL` for an empty range, `EFAULT` if it is not user
 /// memory, not mapped, not accessible as `A` needs (not writable for a
 /// write pin), a special mapping (`VM_IO`, `VM_PFNMAP`) or memory GUP
-/// does not pin (DAX for a read pin, secret memory, P2PDMA, poisoned
+/// does not pin (fs-dax for a read pin, secret memory, P2PDMA, poisoned
 /// pages), or `EINTR` on a fatal signal. A page that cannot be pinned
 /// for want of memory, or because it cannot leave a movable zone yet, is
-/// left for the caller's next pin to report. May sleep, for as long as a fault takes (I/O, a
-/// userfaultfd or FUSE server).
+/// left for the caller's next pin to report. May sleep, for as long as a
+/// fault takes (I/O, a userfaultfd or FUSE server).
 ///
 /// # Locking
 ///
@@ -332,8 +332,8 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
     /// Fails with `EFAULT` if a page is missing, would need its
     /// copy-on-write sharing broken or unshared first (for all of which
     /// [`fault_in`] helps), or is not accessible at all or not pinnable
-    /// (DAX, P2PDMA, poisoned); with `EINVAL` if the range is empty or
-    /// spans more than `N` pages; with `ENOMEM` if memory ran out or a
+    /// (fs-dax for a read pin, P2PDMA, poisoned); with `EINVAL` if the
+    /// range is empty or spans more than `N` pages; with `ENOMEM` if memory ran out or a
     /// read pin could not move a page out of `ZONE_MOVABLE` or CMA (a pin
     /// held elsewhere prevents it; try again later); with `EINTR` on a
     /// fatal signal. Nothing stays pinned on failure.
@@ -357,8 +357,8 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
             // What a caller can act on: a fatal signal, and a read pin that
             // could not move its page out of a movable zone yet (another
             // pin holds it) or memory running out, which a later try may
-            // get past. Anything else GUP refuses (a DAX page, which cannot
-            // be pinned long term, a P2PDMA or poisoned page) is memory
+            // get past. Anything else GUP refuses (fs-dax for a read pin,
+            // which is long term, a P2PDMA or poisoned page) is memory
             // the caller cannot have.
             return Err(match Error::from_errno(got as _) {
                 e if e == EINTR || e == ENOMEM => e,

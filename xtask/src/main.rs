@@ -183,9 +183,10 @@ enum Tier {
 /// layout tests and objtool's user-access checks run on x86-64 builds),
 /// with `DEBUG_TESTS` but `DEBUG_FULL_ONLY`, and `DEBUG_QUICK_UPSTREAM`.
 /// Each kernel build takes 11 to 16 minutes on the 2-core machine, so a
-/// second one does not fit the CI budget of 50 minutes: the arm64 test
-/// kernel and debug kernel boot in `make test` took 78 minutes from a
-/// fresh clone (session 9). `make test-full` boots all four kernels.
+/// second one does not fit the CI budget of 50 minutes: the former quick
+/// tier (the arm64 test kernel, then the x86-64 debug kernel) took 78
+/// minutes from a fresh clone (session 9). `make test-full` boots all
+/// four kernels.
 const QUICK_ARCH: &str = "x86_64";
 
 /// Upstream rseq selftests the quick tier's debug kernel runs as well,
