@@ -10,7 +10,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 XTASK := $(BUILD_DIR)/cargo/debug/xtask
 
-.PHONY: help deps xtask run test test-full bench series refresh check check-commits build tree \
+.PHONY: help deps xtask run test test-full bench series import refresh check check-commits build tree \
 	clean distclean
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make bench [ARCH=x86_64|arm64] rseq_bench with the Rust and with the C rseq (one tree)"
 	@echo "make series                   git format-patch series with cover letter in build/series"
 	@echo "make refresh                  after editing a layered new file, rewrite the later diffs"
+	@echo "make import IMPORT_FROM=DIR    take back a series restructured with git in a clone of build/linux"
 	@echo "make check                    static checks (rustfmt, warnings, SAFETY, checkpatch)"
 	@echo "make check-commits [ARCH=...] build every commit of the series (bisectability)"
 	@echo "make build [ARCH=...]         kernel and kselftests only"
@@ -48,6 +49,9 @@ bench: xtask
 
 series: xtask
 	@$(XTASK) series
+
+import: xtask
+	@$(XTASK) import
 
 refresh: xtask
 	@$(XTASK) refresh

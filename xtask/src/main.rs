@@ -10,6 +10,7 @@ mod commits;
 mod cpio;
 #[cfg(test)]
 mod engine_tests;
+mod import;
 mod initramfs;
 mod kernel;
 mod ktap;
@@ -33,6 +34,9 @@ usage: xtask COMMAND [ARGS]
   series            tree, then git format-patch --cover-letter into build/series
   refresh           after editing a new file that later patches change by diff,
                     rewrite those diffs (edit taken relative to REFRESH_REV, default HEAD)
+  import            after restructuring the series with git in a clone of build/linux
+                    (IMPORT_FROM=DIR, IMPORT_REV default HEAD), write its commits back
+                    as files, diffs and series.toml entries, and check the trees agree
   build ARCH        tree, config, kernel and kselftests for ARCH (x86_64, arm64)
   run ARCH          build, boot under QEMU, run the kselftests, print the verdict
                     (DEBUG=1: the debug kernel and the tests it runs)
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
     let res = match args.first().map(String::as_str) {
         Some("tree") => tree_up(&paths).map(|h| println!("{h}")),
         Some("series") => series(&paths, Signer::Person).map(|_| ()),
+        Some("import") => import_cmd(&paths),
         Some("refresh") => manifest::Manifest::load(&paths.repo)
             .and_then(|m| refresh::refresh(&paths, &m))
             .map(|n| eprintln!("refresh: {n} diff(s) rewritten")),
@@ -451,6 +456,24 @@ fn tree_up_as(paths: &Paths, signer: Signer) -> Result<String> {
     );
     done(t);
     Ok(head)
+}
+
+/// `xtask import`, then the series assembled again and its trees compared
+/// with the imported commits'.
+fn import_cmd(paths: &Paths) -> Result<()> {
+    import::import(paths)?;
+    tree_up(paths)?;
+    let src = std::env::var_os("IMPORT_FROM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    let rev = std::env::var("IMPORT_REV").unwrap_or_else(|_| "HEAD".to_string());
+    let entries = import::read_commits(&src, &rev)?;
+    let diffs = import::compare_trees(&paths.tree(), &entries)?;
+    if !diffs.is_empty() {
+        return util::fail(diffs.join("\n"));
+    }
+    eprintln!("    every assembled commit has the imported tree");
+    Ok(())
 }
 
 /// The `git format-patch` series in `build/series`. For `make check` and

@@ -702,6 +702,30 @@ diffs = ["more.diff"]
             "{p:?}"
         );
 
+        // Importing the assembled commits gives the manifest back: the
+        // same entries, diffs and files, and the same trees.
+        let entries = crate::import::read_commits(&t, "series").unwrap();
+        assert_eq!(
+            crate::import::compare_trees(&t, &entries).unwrap(),
+            Vec::<String>::new()
+        );
+        let before_toml = util::read(&repo.join("series.toml")).unwrap();
+        let before_diff = util::read(&repo.join("patches/more.diff")).unwrap();
+        crate::import::write_repo(&repo, &t, "series", &entries).unwrap();
+        let back = Manifest::load(&repo).unwrap();
+        for (a, b) in back.patches.iter().zip(&m.patches) {
+            assert_eq!(
+                (&a.subject, &a.files, &a.remove, &a.diffs),
+                (&b.subject, &b.files, &b.remove, &b.diffs)
+            );
+            assert_eq!(a.body.trim_end(), b.body.trim_end());
+        }
+        assert_eq!(
+            util::read(&repo.join("patches/more.diff")).unwrap(),
+            before_diff
+        );
+        util::write(&repo.join("series.toml"), before_toml).unwrap();
+
         util::write(
             &repo.join("patches/mk.diff"),
             "--- a/kernel/Makefile\n+++ b/kernel/Makefile\n@@ -1 +1,2 @@\n obj-y += zzz.o\n+obj-y += new.o\n",
