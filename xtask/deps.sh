@@ -9,6 +9,11 @@ BINDGEN_VERSION=0.70.1
 # b4 (PyPI), in a virtual environment of its own: the checks feed it the
 # emitted series as a mail thread.
 B4_VERSION=0.14.3
+# Sphinx for the docs check (make htmldocs of the series' books), in the
+# same venv: what Documentation/sphinx/requirements.txt names, pinned at
+# the releases of Linux 6.12's time; PyYAML for the netlink spec pages.
+SPHINX_VERSION=8.1.3
+SPHINX_PKGS="Sphinx==$SPHINX_VERSION alabaster==1.0.0 PyYAML==6.0.2"
 PKGS="linux-source-6.12 clang lld llvm libclang-dev flex bison bc libelf-dev
 libssl-dev cpio rsync kmod busybox-static qemu-system-x86 qemu-system-arm
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross make git perl python3 binutils
@@ -97,6 +102,14 @@ if [ "$("$B4" --version 2>/dev/null)" != "$B4_VERSION" ]; then
 	python3 -m venv "$BUILD_DIR/venv" || die "python3 -m venv failed"
 	"$BUILD_DIR/venv/bin/pip" install --quiet --disable-pip-version-check \
 		"b4==$B4_VERSION" || die "pip install b4 failed"
+fi
+
+SPHINX="$BUILD_DIR/venv/bin/sphinx-build"
+if [ "$("$SPHINX" --version 2>/dev/null)" != "sphinx-build $SPHINX_VERSION" ]; then
+	say "pip install $SPHINX_PKGS (in $BUILD_DIR/venv)"
+	# shellcheck disable=SC2086
+	"$BUILD_DIR/venv/bin/pip" install --quiet --disable-pip-version-check \
+		$SPHINX_PKGS || die "pip install Sphinx failed"
 fi
 
 [ -f /usr/src/linux-source-6.12.tar.xz ] ||

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Tests and checks that need no guest: the tooling's own unit tests,
 //! rustfmt, Rust/clippy warnings from the kernel builds, `// SAFETY:`
-//! comments, and `checkpatch.pl --strict` on every patch of the series.
+//! comments, Sphinx on the series' documentation, and `checkpatch.pl
+//! --strict` on every patch of the series.
 
 use crate::arch::Arch;
 use crate::report::Tally;
@@ -257,6 +258,99 @@ pub fn checkpatch_problems(
         .collect()
 }
 
+/// Lines of a kernel docs build log in which Sphinx or docutils complains
+/// about one of `ours` (paths from the top of the tree). Only ours: the
+/// base's books do not build clean on their own (references into books
+/// not built, no dot(1)).
+pub fn sphinx_problems(log: &str, ours: &[String]) -> Vec<String> {
+    const LEVELS: [&str; 4] = ["WARNING:", "ERROR:", "SEVERE:", "CRITICAL:"];
+    log.lines()
+        .filter(|l| LEVELS.iter().any(|k| l.contains(k)))
+        .filter(|l| ours.iter().any(|f| l.contains(f.as_str())))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Builds the HTML of the kernel books holding the series' .rst files
+/// (`make htmldocs SPHINXDIRS=...` with the Sphinx `make deps` puts in
+/// build/venv, output in build/htmldocs, log build/logs/htmldocs.log) and
+/// returns what Sphinx says about those files and their books' index.
+pub fn docs_problems(paths: &Paths) -> Vec<String> {
+    let mut ours: Vec<String> = repo_files(&paths.repo, &["Documentation/*.rst"])
+        .iter()
+        .filter_map(|f| f.strip_prefix(&paths.repo).ok())
+        .map(|f| f.display().to_string())
+        .collect();
+    let mut books: Vec<String> = ours
+        .iter()
+        .filter(|f| f.matches('/').count() > 1)
+        .filter_map(|f| f.split('/').nth(1))
+        .map(str::to_string)
+        .collect();
+    books.sort();
+    books.dedup();
+    if books.is_empty() {
+        return Vec::new();
+    }
+    ours.extend(books.iter().map(|b| format!("Documentation/{b}/index.rst")));
+    let obj = paths.build.join("htmldocs");
+    let html = obj.join("Documentation/output");
+    // Sphinx reads again only the documents whose cached doctree is gone
+    // or older than the source, and warns only about those: drop ours.
+    let doc =
+        |f: &str, ext| Path::new(f.strip_prefix("Documentation/").unwrap_or(f)).with_extension(ext);
+    for f in &ours {
+        let _ = std::fs::remove_file(html.join(".doctrees").join(doc(f, "doctree")));
+        let _ = std::fs::remove_file(html.join(doc(f, "html")));
+    }
+    let venv = paths.build.join("venv/bin");
+    if !venv.join("sphinx-build").exists() {
+        return vec![format!(
+            "{}: no sphinx-build (make deps installs it)",
+            venv.display()
+        )];
+    }
+    let mut dirs = vec![venv];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let out = Command::new("make")
+        .arg("-C")
+        .arg(paths.tree())
+        .arg(format!("O={}", obj.display()))
+        .arg(format!("SPHINXDIRS={}", books.join(" ")))
+        .arg("htmldocs")
+        .env("PATH", std::env::join_paths(dirs).unwrap_or_default())
+        .output();
+    let o = match out {
+        Ok(o) => o,
+        Err(e) => return vec![format!("cannot run make htmldocs: {e}")],
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let log = paths.logs().join("htmldocs.log");
+    let _ = util::write(&log, &text);
+    let mut problems = sphinx_problems(&text, &ours);
+    if !o.status.success() {
+        problems.push(format!(
+            "make htmldocs exited with {} (log {}); last line: {}",
+            o.status,
+            log.display(),
+            text.lines().last().unwrap_or("")
+        ));
+    }
+    for f in &ours {
+        let page = html.join(doc(f, "html"));
+        if !page.exists() {
+            problems.push(format!("{f}: Sphinx wrote no {}", page.display()));
+        }
+    }
+    problems
+}
+
 /// C structures whose Rust layout the series relies on.
 const LAYOUT_TYPES: &[&str] = &[
     "task_struct",
@@ -434,6 +528,12 @@ pub fn run_all(paths: &Paths, builds: &[(&Arch, String)]) -> Tally {
     };
     verdict(&mut t, "kernel-doc -Wall on the series' C files", &kdoc);
 
+    verdict(
+        &mut t,
+        "Sphinx htmldocs: no warnings on the series' .rst files (SPHINXDIRS of them)",
+        &docs_problems(paths),
+    );
+
     for (_, name) in builds {
         let w = crate::kernel::build_warnings(paths, name).unwrap_or_else(|e| vec![e]);
         verdict(
@@ -544,6 +644,28 @@ mod tests {
         let patch =
             " 2 files changed\n create mode 100644 kernel/a.rs\n create mode 100755 t/b.sh\n";
         assert_eq!(added_files(patch), ["kernel/a.rs", "t/b.sh"]);
+    }
+
+    #[test]
+    fn sphinx_warnings_of_ours() {
+        let ours = vec![
+            "Documentation/userspace-api/rseq.rst".to_string(),
+            "Documentation/userspace-api/index.rst".to_string(),
+        ];
+        let log = "Using alabaster theme\n\
+            WARNING: dot(1) not found, for better output quality install graphviz\n\
+            /l/Documentation/userspace-api/netlink/specs.rst:18: WARNING: undefined label: 'specs' [ref.ref]\n\
+            /l/Documentation/userspace-api/rseq.rst:40: ERROR: Unexpected indentation. [docutils]\n\
+            /l/Documentation/userspace-api/rseq.rst: WARNING: document isn't included in any toctree\n\
+            /l/Documentation/userspace-api/index.rst:20: WARNING: toctree contains reference to nonexisting document 'x'\n\
+            /l/Documentation/userspace-api/xrseq.rst:3: WARNING: Title underline too short.\n\
+            /l/Documentation/userspace-api/rseq.rst:41: CRITICAL: Title level inconsistent:\n";
+        let got = sphinx_problems(log, &ours);
+        assert_eq!(got.len(), 4);
+        assert!(got[0].contains("rseq.rst:40: ERROR"));
+        assert!(got[2].contains("index.rst:20"));
+        assert!(got[3].contains("CRITICAL"));
+        assert!(sphinx_problems("rseq.rst WARNING: x\n", &ours).is_empty());
     }
 
     #[test]
