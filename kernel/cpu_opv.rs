@@ -42,14 +42,15 @@
 
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
-    cpu::CpuId,
+    cpu::{CpuId, HotplugReadGuard},
     cpu_opv::{
         colour_span, engine, force_vmap, restart_interrupted_rseq, AliasAccount, BudgetGrant,
         DirectRead, DirectWrite, OfflineGuard, Windows, NR_FLAG, VEC_LEN_MAX_FLAG,
     },
     page::PAGE_SIZE,
+    preempt::PreemptGuard,
     prelude::*,
-    smp::{self, HotplugReadGuard, PreemptGuard},
+    smp,
     uaccess::{UserPtr, UserSlice},
     user_pages::{self, pages_spanned, MmapReadGuard, PinnedPages, ReadOnly, Writable},
     vmap::Alias,

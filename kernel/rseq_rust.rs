@@ -22,10 +22,10 @@
 //! [`__rseq_sched_in`] reads the start of its area without faulting and
 //! requests the notify-resume work only if `rseq_cs` is set (the handler
 //! then aborts the section or clears the field), the area could not be
-//! read or does not show the ids last stored there, the thread comes back
-//! on a different CPU or with a different `mm_cid`, or a membarrier rseq
-//! fence happened meanwhile; [`__rseq_sched_out`] requests it for a
-//! thread stopping for a tracer or job control. A thread that blocks and
+//! read or does not show the ids last stored there, or the thread comes
+//! back on a different CPU or with a different `mm_cid`;
+//! [`__rseq_sched_stop`] requests it for a thread stopping for a tracer
+//! or job control. A thread that blocks and
 //! wakes on the same CPU with no critical section set up, the common
 //! case, returns to user space without any rseq work. Every event (signal
 //! delivery, a membarrier rseq fence, a section or a changed area found at
@@ -34,7 +34,7 @@
 //!
 //! The ABI rules themselves (layout, registration checks, descriptor
 //! validation) are in `kernel::rseq`, where they are tested on their own.
-//! The C side (`kernel/rseq.c`) defines the system call entry and
+//! The C side (`kernel/rseq_glue.c`) defines the system call entry and
 //! the tracepoints.
 
 use core::mem::size_of;
@@ -235,25 +235,23 @@ fn area_shows_ids(cur: &Current, head: &AreaHead) -> bool {
 }
 
 /// Runs when the current task, which has rseq registered, is switched
-/// out, `stopped` if it stops for a tracer or job control
-/// (`TASK_TRACED`, `TASK_STOPPED`). Called by the scheduler with
-/// interrupts disabled.
+/// out to stop for a tracer or job control (`TASK_TRACED`,
+/// `TASK_STOPPED`). Called by the scheduler with interrupts disabled.
 ///
 /// A tracer may move a stopped task's instruction pointer and change its
 /// area before it runs again, so a stop always requests the resume work
-/// with a preemption event; everything else is looked at when the task is
-/// switched back in, the latest point before it can run user code.
+/// with a preemption event; every other switch out is looked at when the
+/// task is switched back in, the latest point before it can run user
+/// code.
 #[no_mangle]
-pub extern "C" fn __rseq_sched_out(stopped: bool) {
+pub extern "C" fn __rseq_sched_stop() {
     let cur = Current::get();
     if live_registration(&cur).is_none() {
         return;
     }
     rseq::count(Stat::SchedOut);
-    if stopped {
-        rseq::count(Stat::PeekHit);
-        rseq::raise_current_events(Events::PREEMPT);
-    }
+    rseq::count(Stat::PeekHit);
+    rseq::raise_current_events(Events::PREEMPT);
 }
 
 /// Runs when the current task, which has rseq registered, was switched
@@ -265,9 +263,7 @@ pub extern "C" fn __rseq_sched_out(stopped: bool) {
 /// [`rseq::needs_resume_check`]) or the area no longer shows the ids last
 /// stored there, whoever changed it while the task was off the CPU, it
 /// raises a preemption event, after which the handler checks the section
-/// and stores every id. A membarrier rseq fence the task did not see
-/// marks the recorded ids stale, which no area shows, so it takes that
-/// path too: the fence rewrites all the ids of every thread. If the task
+/// and stores every id. If the task
 /// only comes back on another CPU or with another `mm_cid`, it requests
 /// the work for the ids.
 #[no_mangle]
@@ -276,11 +272,7 @@ pub extern "C" fn __rseq_sched_in() {
     let Some(reg) = live_registration(&cur) else {
         return;
     };
-    if cur.take_missed_fence() {
-        cur.set_ids(Ids::STALE);
-    }
-    // Stale ids (a missed fence, a registration or fork not followed by a
-    // store yet) are shown by no area: the read would change nothing.
+    // Stale ids (a registration or fork not followed by a store yet) are shown by no area: the read would change nothing.
     let raise = cur.ids() == Ids::STALE || {
         let head = word::read_nofault::<AreaHead>(reg.area);
         rseq::needs_resume_check(head.map(|h| h.rseq_cs))
@@ -359,15 +351,13 @@ fn register(area: UserPtr, len: u32, flags: i32, sig: u32) -> Result {
         clear_cs(&reg)?;
     }
     cur.set_registration(Some(reg));
-    // Fences before the registration are not this area's concern.
-    cur.take_missed_fence();
     rseq::count(Stat::Register);
     // Fill in the id fields before the thread returns to user space.
     cur.set_notify_resume();
     Ok(())
 }
 
-/// The body of the `rseq()` system call, called by `kernel/rseq.c`.
+/// The body of the `rseq()` system call, called by `kernel/rseq_glue.c`.
 ///
 /// Registers `area` (of `len` bytes, with abort signature `sig`) for the
 /// current thread, or, with `RSEQ_FLAG_UNREGISTER`, unregisters it.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/cpuhplock.h>
 #include <linux/cpumask.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
@@ -42,4 +43,20 @@ unsigned int rust_helper_num_online_cpus(void)
 bool rust_helper_current_cpu_allowed(unsigned int cpu)
 {
 	return cpumask_test_cpu(cpu, current->cpus_ptr);
+}
+
+/*
+ * cpus_read_lock() and cpus_read_unlock() are functions with
+ * CONFIG_HOTPLUG_CPU and empty inlines without it: these wrappers exist
+ * in both cases, under names of their own so that their bindings do not
+ * clash with those of the functions.
+ */
+void rust_helper_cpu_hotplug_read_lock(void)
+{
+	cpus_read_lock();
+}
+
+void rust_helper_cpu_hotplug_read_unlock(void)
+{
+	cpus_read_unlock();
 }

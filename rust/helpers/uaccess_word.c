@@ -38,27 +38,3 @@ int rust_helper_put_user_u64(u64 val, u64 __user *ptr)
 		return put_user(val, ptr);
 	return copy_to_user(ptr, &val, sizeof(val)) ? -EFAULT : 0;
 }
-
-/*
- * Stores values[i] at base + offsets[i] for each i < n, all within one
- * user write access window on [base, base + len). The caller checks that
- * every store lies inside the window and is aligned. Keeping the whole
- * window in C means no call is made with user access enabled.
- */
-int rust_helper_put_user_u32_batch(void __user *base, unsigned long len,
-				   const u32 *offsets, const u32 *values,
-				   unsigned int n)
-{
-	unsigned int i;
-
-	if (!user_write_access_begin(base, len))
-		return -EFAULT;
-	for (i = 0; i < n; i++)
-		unsafe_put_user(values[i], (u32 __user *)(base + offsets[i]),
-				efault);
-	user_write_access_end();
-	return 0;
-efault:
-	user_write_access_end();
-	return -EFAULT;
-}

@@ -5,13 +5,14 @@
 #include <linux/secretmem.h>
 #include <linux/userfaultfd_k.h>
 
-/*
- * The permanent kernel address of @page, or NULL for a highmem page,
- * which has none.
- */
-void *rust_helper_page_lowmem_address(struct page *page)
+bool rust_helper_PageHighMem(const struct page *page)
 {
-	return PageHighMem(page) ? NULL : page_address(page);
+	return PageHighMem(page);
+}
+
+void *rust_helper_lowmem_page_address(const struct page *page)
+{
+	return lowmem_page_address(page);
 }
 
 int rust_helper_mmap_read_lock_killable(struct mm_struct *mm)

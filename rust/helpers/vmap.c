@@ -5,16 +5,22 @@
 #include <linux/vmalloc.h>
 #include <asm/shmparam.h>
 
-unsigned long rust_helper_vmap_colour_span(void)
+bool rust_helper_cpu_dcache_is_aliasing(void)
 {
-	return cpu_dcache_is_aliasing() ? SHMLBA : PAGE_SIZE;
+	return cpu_dcache_is_aliasing();
 }
 
-/*
- * The protection of a kernel alias of user pages: writable only for
- * pages pinned for writing.
- */
-pgprot_t rust_helper_vmap_kernel_prot(bool writable)
+unsigned long rust_helper_shmlba(void)
 {
-	return writable ? PAGE_KERNEL : PAGE_KERNEL_RO;
+	return SHMLBA;
+}
+
+pgprot_t rust_helper_page_kernel(void)
+{
+	return PAGE_KERNEL;
+}
+
+pgprot_t rust_helper_page_kernel_ro(void)
+{
+	return PAGE_KERNEL_RO;
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! CPU numbers and CPU state.
+//! CPU numbers, CPU state and CPU hotplug.
 //!
 //! C headers: [`include/linux/cpumask.h`](srctree/include/linux/cpumask.h),
+//! [`include/linux/cpuhplock.h`](srctree/include/linux/cpuhplock.h),
 //! [`include/linux/smp.h`](srctree/include/linux/smp.h) and
 //! [`include/linux/topology.h`](srctree/include/linux/topology.h).
 
 use crate::bindings;
+use core::marker::PhantomData;
 
 /// Returns the number of CPU slots, `nr_cpu_ids`: every possible CPU
 /// number is below it.
@@ -133,5 +135,56 @@ impl CpuId {
         let cpu = self.0 as i32;
         // SAFETY: By the type invariant `cpu` is a possible CPU.
         unsafe { bindings::cpu_to_node(cpu) }
+    }
+}
+
+/// Holds off CPU hotplug (`cpus_read_lock()`): while it lives, no CPU
+/// comes online or goes offline. Taking it may sleep.
+///
+/// # Invariants
+///
+/// The hotplug lock is held for reading by the task that made the guard,
+/// and released when the guard is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use kernel::cpu::{CpuId, HotplugReadGuard};
+///
+/// let _guard = HotplugReadGuard::new();
+/// let cpu = CpuId::current();
+/// // The CPU can stop running this task, but cannot go offline.
+/// assert!(cpu.is_online());
+/// ```
+pub struct HotplugReadGuard {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl HotplugReadGuard {
+    /// Takes the CPU hotplug lock for reading, waiting for a hotplug
+    /// operation in progress to finish. Must be called from a context
+    /// that may sleep.
+    pub fn new() -> Self {
+        // SAFETY: Takes a sleeping lock; the caller is in a context that
+        // may sleep, as documented.
+        unsafe { bindings::cpu_hotplug_read_lock() };
+        // INVARIANT: The lock was just taken by this task; the guard is
+        // not `Send`, so it is also released by this task.
+        Self {
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Default for HotplugReadGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for HotplugReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant this task holds the lock.
+        unsafe { bindings::cpu_hotplug_read_unlock() };
     }
 }

@@ -579,18 +579,6 @@ impl Current {
         // SAFETY: Acts on the current task only.
         unsafe { bindings::rseq_record_ids_if_current(ids.cpu, ids.mm_cid) }
     }
-
-    /// Returns whether a membarrier rseq fence on the task's address
-    /// space happened since the task last asked, and notes that it asked.
-    /// A fence interrupts only the threads running at the time; the
-    /// others learn of it here when they are next switched in.
-    /// Registration asks too, so that a count left from before (from
-    /// another address space, before exec) is not taken for a fence.
-    #[inline]
-    pub fn take_missed_fence(&self) -> bool {
-        // SAFETY: Acts on the current task only.
-        unsafe { bindings::rseq_take_missed_fence() }
-    }
 }
 
 /// Adds `events` to the current task's pending [`Events`] and requests the
@@ -611,9 +599,8 @@ pub enum Stat {
     SchedOut = bindings::rseq_stat_RSEQ_STAT_SCHED_OUT,
     /// A switch raised a preemption event: at switch in, the thread had a
     /// section set up, its area could not be read or no longer showed its
-    /// ids, or the ids it recorded were stale (a fence its last switch in
-    /// or registration missed, a registration, a fork, an id store that
-    /// slept); or it was switched out stopping.
+    /// ids, or the ids it recorded were stale (a registration, a fork,
+    /// an id store that slept); or it was switched out stopping.
     PeekHit = bindings::rseq_stat_RSEQ_STAT_PEEK_HIT,
     /// A thread was switched in on another CPU or with another `mm_cid`,
     /// its area otherwise unchanged: its ids must be stored again.
@@ -673,9 +660,10 @@ pub fn warn_bad_signature(found: u32, expected: u32, addr: UserPtr) {
 /// the thread is killed for it: once for deprecated flags and once for
 /// unknown ones, in the C implementation's wording (see [`check_flags`]).
 pub fn warn_bad_flags(structure: &CStr, flags: u32) {
+    let (deprecated, unknown) = (flags & NO_RESTART_FLAGS, flags & !NO_RESTART_FLAGS);
     // SAFETY: `structure` is a NUL-terminated string that outlives the
-    // call; the C function only prints it and the plain value `flags`.
-    unsafe { bindings::rseq_warn_flags(structure.as_char_ptr(), flags) };
+    // call; the C function only prints it and the plain values.
+    unsafe { bindings::rseq_warn_flags(structure.as_char_ptr(), deprecated, unknown) };
 }
 
 /// Warns, once, with a backtrace (`WARN_ON_ONCE()`, as the C

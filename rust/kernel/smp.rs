@@ -1,14 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Running code on a chosen CPU without other code of that CPU in between,
-//! and holding off CPU hotplug.
+//! Running code on a chosen CPU without other code of that CPU in between.
 //!
-//! C headers: [`include/linux/smp.h`](srctree/include/linux/smp.h),
-//! [`include/linux/cpu.h`](srctree/include/linux/cpu.h) and
-//! [`include/linux/preempt.h`](srctree/include/linux/preempt.h).
+//! C header: [`include/linux/smp.h`](srctree/include/linux/smp.h).
 
 use crate::{bindings, cpu::CpuId, error::to_result, prelude::*};
-use core::{ffi::c_void, marker::PhantomData};
+use core::ffi::c_void;
 
 /// Runs `f` on `cpu` with interrupts disabled there, and returns once it
 /// has returned.
@@ -22,14 +19,19 @@ use core::{ffi::c_void, marker::PhantomData};
 /// Must be called from a context that may sleep (it may wait for
 /// another CPU with interrupts enabled).
 ///
+/// [`HotplugReadGuard`]: crate::cpu::HotplugReadGuard
+///
 /// # Examples
 ///
 /// ```
-/// use kernel::{cpu::CpuId, smp};
+/// use kernel::{
+///     cpu::{CpuId, HotplugReadGuard},
+///     smp,
+/// };
 ///
 /// let target = CpuId::current();
 /// let mut seen = None;
-/// let _guard = smp::HotplugReadGuard::new();
+/// let _guard = HotplugReadGuard::new();
 /// smp::call_on(target, &mut || seen = Some(CpuId::current()))?;
 /// assert_eq!(seen, Some(target));
 /// # Ok::<(), Error>(())
@@ -58,102 +60,4 @@ pub fn call_on<F: FnMut() + Send>(cpu: CpuId, f: &mut F) -> Result {
             1,
         )
     })
-}
-
-/// Holds off CPU hotplug (`cpus_read_lock()`): while it lives, no CPU
-/// comes online or goes offline. Taking it may sleep.
-///
-/// # Invariants
-///
-/// The hotplug lock is held for reading by the task that made the guard,
-/// and released when the guard is dropped.
-pub struct HotplugReadGuard {
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl HotplugReadGuard {
-    /// Takes the CPU hotplug lock for reading, waiting for a hotplug
-    /// operation in progress to finish.
-    pub fn new() -> Self {
-        // SAFETY: Takes a sleeping lock; the caller is in a context that
-        // may sleep, as documented.
-        unsafe { bindings::cpu_hotplug_read_lock() };
-        // INVARIANT: The lock was just taken by this task; the guard is
-        // not `Send`, so it is also released by this task.
-        Self {
-            _not_send: PhantomData,
-        }
-    }
-}
-
-impl Default for HotplugReadGuard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for HotplugReadGuard {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant this task holds the lock.
-        unsafe { bindings::cpu_hotplug_read_unlock() };
-    }
-}
-
-/// Keeps the current task on its CPU and not preempted
-/// (`preempt_disable()`) while it lives. Nothing may sleep meanwhile.
-///
-/// # Invariants
-///
-/// Preemption was disabled by the task that made the guard, once, and is
-/// enabled again when the guard is dropped.
-///
-/// # Examples
-///
-/// ```
-/// use kernel::{cpu::CpuId, smp::PreemptGuard};
-///
-/// let guard = PreemptGuard::new();
-/// let cpu = CpuId::current();
-/// assert_eq!(CpuId::current(), cpu);
-/// drop(guard);
-/// ```
-pub struct PreemptGuard {
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl PreemptGuard {
-    /// Disables preemption.
-    #[inline]
-    pub fn new() -> Self {
-        // SAFETY: Disabling preemption is allowed in any context; the
-        // matching enable is in `drop`.
-        unsafe { bindings::preempt_disable() };
-        // INVARIANT: Disabled just now by this task; not `Send`.
-        Self {
-            _not_send: PhantomData,
-        }
-    }
-}
-
-impl Default for PreemptGuard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Drop for PreemptGuard {
-    #[inline]
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant, this task disabled preemption
-        // once for this guard.
-        unsafe { bindings::preempt_enable() };
-    }
-}
-
-/// A full memory barrier between CPUs (`smp_mb()`): every load and store
-/// before it is ordered before every load and store after it.
-#[inline]
-pub fn full_barrier() {
-    // SAFETY: A barrier has no preconditions.
-    unsafe { bindings::smp_mb() };
 }

@@ -404,11 +404,14 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
         if self.count != 1 {
             return None;
         }
+        let page = self.pages[0];
         // SAFETY: By the type invariant the page is pinned, hence valid.
-        let base = unsafe { bindings::page_lowmem_address(self.pages[0]) };
-        if base.is_null() {
+        if unsafe { bindings::PageHighMem(page) } {
             return None;
         }
+        // SAFETY: The page is valid and not in highmem, so the direct map
+        // holds it.
+        let base = unsafe { bindings::lowmem_page_address(page) };
         // The offset is below `PAGE_SIZE`, inside the page.
         Some(base.cast::<u8>().wrapping_add(self.addr & (PAGE_SIZE - 1)))
     }

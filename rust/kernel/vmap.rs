@@ -25,8 +25,13 @@ use crate::{
 /// The span of data cache colours: `SHMLBA` where the data cache can
 /// alias, one page elsewhere.
 pub fn colour_span() -> usize {
-    // SAFETY: Reads constant properties of the CPU's caches.
-    unsafe { bindings::vmap_colour_span() as usize }
+    // SAFETY: Reads a constant property of the CPU's caches.
+    if unsafe { bindings::cpu_dcache_is_aliasing() } {
+        // SAFETY: Reads a constant.
+        unsafe { bindings::shmlba() as usize }
+    } else {
+        PAGE_SIZE
+    }
 }
 
 /// The first page-aligned address at or above `base` whose offset modulo
@@ -101,6 +106,14 @@ impl<'a, const N: usize, A: Access> Alias<'a, N, A> {
         let base = unsafe { (*area).addr } as usize;
         // `size` leaves `span - PAGE_SIZE` bytes of room for the colour.
         let start = coloured_start(base, pin.user_addr(), span).unwrap_or(base);
+        // SAFETY: Reads a constant; writable only for write pins.
+        let prot = unsafe {
+            if A::WRITE {
+                bindings::page_kernel()
+            } else {
+                bindings::page_kernel_ro()
+            }
+        };
         // SAFETY: `[start, start + len)` lies inside the sparse area just
         // allocated, and `raw_pages()` holds `pin.len()` pinned pages.
         let ret = unsafe {
@@ -109,7 +122,7 @@ impl<'a, const N: usize, A: Access> Alias<'a, N, A> {
                 start as _,
                 (start + len) as _,
                 pin.raw_pages().as_ptr().cast_mut(),
-                bindings::vmap_kernel_prot(A::WRITE),
+                prot,
             )
         };
         if let Err(e) = to_result(ret) {

@@ -204,8 +204,8 @@ impl<const N: usize> U32Batch<N> {
         let n = u32::try_from(self.count).map_err(|_| EINVAL)?;
         // SAFETY: `offsets` and `values` hold `n` initialised entries, and
         // `push` checked that each store lies in `[base, base + len)` and
-        // is aligned. The helper checks that the area is user memory and
-        // handles faults.
+        // is aligned. `put_user_u32_batch()` checks that again and that the
+        // area is user memory, and handles faults.
         check(unsafe {
             bindings::put_user_u32_batch(
                 self.base as *mut core::ffi::c_void,
