@@ -320,7 +320,7 @@ fn bind<'a>(windows: &mut Windows<'a>, pin: &Pin, m: &'a Mapped<'a>) -> Result {
 
 /// Runs the checked vector on `cpu` against `mem`.
 fn run_on(cpu: CpuId, v: &engine::Vector, mem: &mut Windows<'_>) -> Result<usize> {
-    let _hotplug = HotplugReadGuard::new();
+    let _hotplug = HotplugReadGuard::lock();
     // The caller may have slept since the check at entry; its affinity
     // may have changed meanwhile.
     if !cpu.in_current_affinity() {
@@ -332,7 +332,7 @@ fn run_on(cpu: CpuId, v: &engine::Vector, mem: &mut Windows<'_>) -> Result<usize
         // have slept, but the hotplug lock kept the CPU from coming up.
         let _offline = OfflineGuard::lock()?;
         if !cpu.is_online() {
-            let _preempt = PreemptGuard::new();
+            let _preempt = PreemptGuard::disable();
             return Ok(engine::run(v, mem));
         }
     }

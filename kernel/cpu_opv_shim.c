@@ -8,6 +8,7 @@
 #include <linux/cpu_opv.h>
 #include <linux/debugfs.h>
 #include <linux/init.h>
+#include <linux/irqflags.h>
 #include <linux/mutex.h>
 #include <linux/rseq.h>
 #include <linux/syscalls.h>
@@ -139,13 +140,15 @@ bool cpu_opv_force_vmap(void)
  * cpu_opv_restart_rseq() - Make the interrupted thread restart its rseq
  * critical section.
  *
- * Called on the target CPU, with interrupts disabled, by the cross-CPU
- * call that ran a vector: the thread it interrupted may be inside a
- * critical section that read what the vector changed. Works with
- * either rseq implementation, and does nothing without CONFIG_RSEQ.
+ * Called on the target CPU by the cross-CPU call that ran a vector: the
+ * thread it interrupted may be inside a critical section that read what
+ * the vector changed. Interrupts are disabled around the update of the
+ * event mask, which rseq_preempt() requires, so any context may call it.
+ * Works with either rseq implementation.
  */
 void cpu_opv_restart_rseq(void)
 {
+	guard(irqsave)();
 	rseq_preempt(current);
 }
 

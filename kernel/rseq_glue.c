@@ -11,6 +11,7 @@
 #include <linux/sched.h>
 #include <linux/syscalls.h>
 #include <linux/types.h>
+#include <linux/uaccess.h>
 
 #define CREATE_TRACE_POINTS
 #include <trace/events/rseq.h>
@@ -96,6 +97,37 @@ unsigned long rseq_take_event_mask(void)
 	mask = current->rseq_event_mask;
 	current->rseq_event_mask = 0;
 	return mask;
+}
+
+/**
+ * rseq_store_ids() - Store the id fields of an rseq area.
+ * @rseq: The area, which registration checked and aligned.
+ * @cpu_id_start: Value for cpu_id_start.
+ * @cpu_id: Value for cpu_id.
+ * @node_id: Value for node_id.
+ * @mm_cid: Value for mm_cid.
+ *
+ * The four stores are made inside one user write access window, which
+ * Rust code cannot open itself: unsafe_put_user() is a macro with a goto
+ * label, and objtool rejects a call made with user access enabled.
+ *
+ * Return: 0, or -EFAULT if the area cannot be written (the fields before
+ * the one that faulted may have been stored).
+ */
+int rseq_store_ids(struct rseq __user *rseq, u32 cpu_id_start, u32 cpu_id,
+		   u32 node_id, u32 mm_cid)
+{
+	if (!user_write_access_begin(rseq, offsetofend(struct rseq, mm_cid)))
+		return -EFAULT;
+	unsafe_put_user(cpu_id_start, &rseq->cpu_id_start, efault);
+	unsafe_put_user(cpu_id, &rseq->cpu_id, efault);
+	unsafe_put_user(node_id, &rseq->node_id, efault);
+	unsafe_put_user(mm_cid, &rseq->mm_cid, efault);
+	user_write_access_end();
+	return 0;
+efault:
+	user_write_access_end();
+	return -EFAULT;
 }
 
 /**

@@ -44,14 +44,11 @@ use kernel::{
     prelude::*,
     ptrace::PtRegs,
     rseq::{
-        self, field, AreaHead, CriticalSection, Current, Events, Ids, RawCriticalSection,
+        self, field, AreaHead, CriticalSection, Current, Events, IdFields, Ids, RawCriticalSection,
         Registration, Stat,
     },
     signal::{self, KSignal, Signal},
-    uaccess::{
-        word::{self, U32Batch},
-        UserPtr, UserSlice,
-    },
+    uaccess::{word, UserPtr, UserSlice},
 };
 
 /// The ids the current task's area must show while it runs on `cpu`.
@@ -87,12 +84,15 @@ fn update_ids(cur: &Current, reg: &Registration, force: bool) -> Result {
     // CPU. Until it is recorded below, the area holds nothing known, so
     // that a switch in meanwhile requests this work again.
     cur.set_ids(Ids::STALE);
-    let mut ids = U32Batch::<4>::new(reg.area, reg.len as usize);
-    ids.push(field::CPU_ID_START, now.cpu)?;
-    ids.push(field::CPU_ID, now.cpu)?;
-    ids.push(field::NODE_ID, cpu.node() as u32)?;
-    ids.push(field::MM_CID, now.mm_cid)?;
-    ids.commit()?;
+    rseq::store_ids(
+        reg,
+        IdFields {
+            cpu_id_start: now.cpu,
+            cpu_id: now.cpu,
+            node_id: cpu.node() as u32,
+            mm_cid: now.mm_cid,
+        },
+    )?;
     rseq::count(Stat::Ids);
     rseq::trace_update(cur.task());
     // Moved since `now` was taken: what was stored is already wrong. The
@@ -107,12 +107,15 @@ fn update_ids(cur: &Current, reg: &Registration, force: bool) -> Result {
 /// Puts the id fields back to their unregistered values, so that a user
 /// of the area can tell it must register again.
 fn reset_ids(reg: &Registration) -> Result {
-    let mut ids = U32Batch::<4>::new(reg.area, reg.len as usize);
-    ids.push(field::CPU_ID_START, 0)?;
-    ids.push(field::CPU_ID, rseq::CPU_ID_UNINITIALIZED)?;
-    ids.push(field::NODE_ID, 0)?;
-    ids.push(field::MM_CID, 0)?;
-    ids.commit()
+    rseq::store_ids(
+        reg,
+        IdFields {
+            cpu_id_start: 0,
+            cpu_id: rseq::CPU_ID_UNINITIALIZED,
+            node_id: 0,
+            mm_cid: 0,
+        },
+    )
 }
 
 fn clear_cs(reg: &Registration) -> Result {

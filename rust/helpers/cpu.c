@@ -2,7 +2,6 @@
 
 #include <linux/cpuhplock.h>
 #include <linux/cpumask.h>
-#include <linux/sched.h>
 #include <linux/smp.h>
 #include <linux/topology.h>
 
@@ -25,6 +24,11 @@ bool rust_helper_cpu_online(unsigned int cpu)
 	return cpu_online(cpu);
 }
 
+bool rust_helper_cpumask_test_cpu(int cpu, const struct cpumask *cpumask)
+{
+	return cpumask_test_cpu(cpu, cpumask);
+}
+
 bool rust_helper_cpu_possible(unsigned int cpu)
 {
 	return cpu_possible(cpu);
@@ -40,10 +44,6 @@ unsigned int rust_helper_num_online_cpus(void)
 	return num_online_cpus();
 }
 
-bool rust_helper_current_cpu_allowed(unsigned int cpu)
-{
-	return cpumask_test_cpu(cpu, current->cpus_ptr);
-}
 
 /*
  * cpus_read_lock() and cpus_read_unlock() are functions with

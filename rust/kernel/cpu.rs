@@ -61,7 +61,7 @@ pub fn num_online_cpus() -> u32 {
 /// assert_eq!(CpuId::from_u32(u32::MAX), None);
 /// assert_eq!(CpuId::from_i32(-1), None);
 ///
-/// // The CPU that ran `current()` was online when it did.
+/// // CPU 0, the boot CPU, is online while the doctests run.
 /// assert!(CpuId::from_u32(0).is_some_and(|c| c.is_online()));
 /// assert!(cpu.node() >= 0);
 /// ```
@@ -123,9 +123,11 @@ impl CpuId {
     /// mask.
     #[inline]
     pub fn in_current_affinity(self) -> bool {
-        // SAFETY: By the type invariant `self.0 < nr_cpu_ids`; the helper
-        // reads one bit of the current task's mask.
-        unsafe { bindings::current_cpu_allowed(self.0) }
+        // SAFETY: `get_current()` is the running task, alive while it runs
+        // this; its `cpus_ptr` points to a mask that lives as long as the
+        // task and that `sched_setaffinity()` updates bit by bit. By the
+        // type invariant `self.0 < nr_cpu_ids`.
+        unsafe { bindings::cpumask_test_cpu(self.0 as _, (*bindings::get_current()).cpus_ptr) }
     }
 
     /// Returns the NUMA node of the CPU (0 without `CONFIG_NUMA`).
@@ -151,11 +153,12 @@ impl CpuId {
 /// ```
 /// use kernel::cpu::{CpuId, HotplugReadGuard};
 ///
-/// let _guard = HotplugReadGuard::new();
+/// let _guard = HotplugReadGuard::lock();
 /// let cpu = CpuId::current();
 /// // The CPU can stop running this task, but cannot go offline.
 /// assert!(cpu.is_online());
 /// ```
+#[must_use = "the hotplug lock is released when the guard is dropped"]
 pub struct HotplugReadGuard {
     _not_send: PhantomData<*mut ()>,
 }
@@ -164,7 +167,8 @@ impl HotplugReadGuard {
     /// Takes the CPU hotplug lock for reading, waiting for a hotplug
     /// operation in progress to finish. Must be called from a context
     /// that may sleep.
-    pub fn new() -> Self {
+    #[inline]
+    pub fn lock() -> Self {
         // SAFETY: Takes a sleeping lock; the caller is in a context that
         // may sleep, as documented.
         unsafe { bindings::cpu_hotplug_read_lock() };
@@ -176,13 +180,8 @@ impl HotplugReadGuard {
     }
 }
 
-impl Default for HotplugReadGuard {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Drop for HotplugReadGuard {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: By the type invariant this task holds the lock.
         unsafe { bindings::cpu_hotplug_read_unlock() };

@@ -20,11 +20,12 @@ use core::marker::PhantomData;
 /// ```
 /// use kernel::{cpu::CpuId, preempt::PreemptGuard};
 ///
-/// let guard = PreemptGuard::new();
+/// let guard = PreemptGuard::disable();
 /// let cpu = CpuId::current();
 /// assert_eq!(CpuId::current(), cpu);
 /// drop(guard);
 /// ```
+#[must_use = "preemption is enabled again when the guard is dropped"]
 pub struct PreemptGuard {
     _not_send: PhantomData<*mut ()>,
 }
@@ -32,7 +33,7 @@ pub struct PreemptGuard {
 impl PreemptGuard {
     /// Disables preemption.
     #[inline]
-    pub fn new() -> Self {
+    pub fn disable() -> Self {
         // SAFETY: Disabling preemption is allowed in any context; the
         // matching enable is in `drop`.
         unsafe { bindings::preempt_disable() };
@@ -40,12 +41,6 @@ impl PreemptGuard {
         Self {
             _not_send: PhantomData,
         }
-    }
-}
-
-impl Default for PreemptGuard {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

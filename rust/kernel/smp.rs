@@ -16,8 +16,8 @@ use core::ffi::c_void;
 /// interrupted is the current task while it runs. Fails with `ENXIO` if
 /// `cpu` is offline: hold a [`HotplugReadGuard`] to rule that out.
 ///
-/// Must be called from a context that may sleep (it may wait for
-/// another CPU with interrupts enabled).
+/// Must be called with interrupts enabled, which the other CPU's
+/// function-call interrupt needs while this one spins until `f` has run.
 ///
 /// [`HotplugReadGuard`]: crate::cpu::HotplugReadGuard
 ///
@@ -31,7 +31,7 @@ use core::ffi::c_void;
 ///
 /// let target = CpuId::current();
 /// let mut seen = None;
-/// let _guard = HotplugReadGuard::new();
+/// let _guard = HotplugReadGuard::lock();
 /// smp::call_on(target, &mut || seen = Some(CpuId::current()))?;
 /// assert_eq!(seen, Some(target));
 /// # Ok::<(), Error>(())

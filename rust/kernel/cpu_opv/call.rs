@@ -452,10 +452,10 @@ pub fn force_vmap() -> bool {
 /// Makes the thread the current CPU interrupted restart its rseq critical
 /// section, if it is inside one, before it returns to user space. For the
 /// cross-CPU call that ran a vector, which may have changed what the
-/// section read; interrupts are disabled there.
+/// section read.
 pub fn restart_interrupted_rseq() {
-    // SAFETY: Sets an event bit and a thread flag of the current task,
-    // which the rseq event guard makes safe from interrupt context.
+    // SAFETY: Sets an event bit and a thread flag of the current task; the
+    // C function disables interrupts around it, so any context may call it.
     unsafe { bindings::cpu_opv_restart_rseq() }
 }
 
