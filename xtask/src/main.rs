@@ -493,6 +493,9 @@ fn series(paths: &Paths, signer: Signer) -> Result<Vec<std::path::PathBuf>> {
     for f in &files {
         println!("{}", f.display());
     }
+    // For the man-pages project, not part of the kernel series.
+    let who = signer.identity(paths)?;
+    println!("{}", tree::man_pages_patch(paths, &m, &who)?.display());
     Ok(files)
 }
 

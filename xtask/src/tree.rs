@@ -434,6 +434,49 @@ pub fn format_patches(paths: &Paths, m: &Manifest) -> Result<Vec<PathBuf>> {
     Ok(list.lines().map(PathBuf::from).collect())
 }
 
+/// Writes the cpu_opv(2) manual page (`man-pages/man2/cpu_opv.2`, with
+/// `man-pages/COMMIT_MSG`) as a patch for the man-pages project, in
+/// `build/series/man-pages`: one commit adding the page to an otherwise
+/// empty tree, signed off by `who`, dated as the series. Returns the file.
+pub fn man_pages_patch(paths: &Paths, m: &Manifest, who: &Identity) -> Result<PathBuf> {
+    let repo = paths.build.join("man-pages-repo");
+    if repo.exists() {
+        std::fs::remove_dir_all(&repo).map_err(|e| format!("{}: {e}", repo.display()))?;
+    }
+    let page = "man2/cpu_opv.2";
+    let src = paths.repo.join("man-pages");
+    util::mkdir(&repo.join("man2"))?;
+    std::fs::copy(src.join(page), repo.join(page)).map_err(|e| format!("{page}: {e}"))?;
+    let msg = util::read(&src.join("COMMIT_MSG"))?;
+    let msg = format!("{}\n\nSigned-off-by: {}\n", msg.trim_end(), who.sign());
+    let env = [
+        ("GIT_AUTHOR_NAME", who.name.as_str()),
+        ("GIT_AUTHOR_EMAIL", who.email.as_str()),
+        ("GIT_AUTHOR_DATE", m.cover.date.as_str()),
+        ("GIT_COMMITTER_NAME", who.name.as_str()),
+        ("GIT_COMMITTER_EMAIL", who.email.as_str()),
+        ("GIT_COMMITTER_DATE", m.cover.date.as_str()),
+    ];
+    util::run(git(&repo).args(["init", "-q", "-b", "main"]))?;
+    util::run(git(&repo).args(["add", page]))?;
+    util::run(
+        git(&repo)
+            .args(["commit", "-q", "--no-verify", "-m", &msg])
+            .envs(env),
+    )?;
+    let out = paths.build.join("series").join("man-pages");
+    util::mkdir(&out)?;
+    let list = util::output(
+        git(&repo)
+            .args(["format-patch", "--root", "--no-signature", "-o"])
+            .arg(&out),
+    )?;
+    list.lines()
+        .next()
+        .map(PathBuf::from)
+        .ok_or_else(|| "git format-patch wrote no man-pages patch".to_string())
+}
+
 /// Replays the emitted patches as `git am` would (`git mailinfo`, then
 /// `git apply --index` on a private index) onto `base`, and compares each
 /// result with the series commit of the same position: the tree, the
