@@ -275,7 +275,8 @@ pub extern "C" fn __rseq_sched_in() {
     let Some(reg) = live_registration(&cur) else {
         return;
     };
-    // Stale ids (a registration or fork not followed by a store yet) are shown by no area: the read would change nothing.
+    // Stale ids (a registration or fork not followed by a store yet) are
+    // shown by no area: the read would change nothing.
     let raise = cur.ids() == Ids::STALE || {
         let head = word::read_nofault::<AreaHead>(reg.area);
         rseq::needs_resume_check(head.map(|h| h.rseq_cs))

@@ -4,5 +4,6 @@
 
 void rust_helper_smp_mb(void)
 {
+	/* Callers document what the barrier orders and pairs with. */
 	smp_mb();
 }

@@ -44,7 +44,6 @@ unsigned int rust_helper_num_online_cpus(void)
 	return num_online_cpus();
 }
 
-
 /*
  * cpus_read_lock() and cpus_read_unlock() are functions with
  * CONFIG_HOTPLUG_CPU and empty inlines without it: these wrappers exist

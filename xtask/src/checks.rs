@@ -558,8 +558,15 @@ pub fn run_all(paths: &Paths, builds: &[(&Arch, String)]) -> Tally {
 
     // checkpatch on each patch (the cover letter has no diff to check).
     let dir = paths.build.join("series");
+    // Only the kernel series: build/series/man-pages holds the patch for
+    // the man-pages project.
     let mut patches: Vec<_> = std::fs::read_dir(&dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
         .unwrap_or_default();
     patches.sort();
     for p in patches.iter().filter(|p| {
