@@ -50,8 +50,9 @@ enum cpu_op_type {
 	/* Compare a and b (len bytes); stop the vector if they are equal. */
 	CPU_COMPARE_NE_OP,
 	/*
-	 * Copy len bytes from src to dst. With len 1, 2, 4 or 8 and both
-	 * aligned to it, one load and one store: never seen half done.
+	 * Copy len bytes from src to dst. With len 1, 2, 4 or 8 (4 at most
+	 * on 32-bit architectures) and both aligned to it, one load and one
+	 * store: never seen half done.
 	 */
 	CPU_MEMCPY_OP,
 	/*
@@ -83,8 +84,10 @@ enum cpu_op_type {
  * One operation. Addresses are 64-bit on every architecture. An
  * expect_fault_* byte set to 1 turns a fault on that operand into EAGAIN
  * (the caller touches the page and retries) instead of EFAULT where such
- * a touch may help; memory user space reaches but the kernel does not pin
- * stays EFAULT.
+ * a touch may help, and for an address the kernel does not take for a
+ * user address at all; memory user space reaches but the kernel does not
+ * pin stays EFAULT. Documentation/userspace-api/cpu_opv.rst has the
+ * details.
  */
 struct cpu_op {
 	__s32 op;	/* enum cpu_op_type */
