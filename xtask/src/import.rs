@@ -22,19 +22,11 @@
 //! imported ones; `xtask import` checks that before it returns.
 
 use crate::manifest::Manifest;
+use crate::tree::git;
 use crate::util::{self, fail, Paths, Result};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
-
-fn git(dir: &Path) -> Command {
-    let mut c = Command::new("git");
-    c.arg("-C").arg(dir);
-    c.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null");
-    c
-}
 
 fn out(dir: &Path, args: &[&str]) -> Result<String> {
     util::output(git(dir).args(args))
@@ -323,9 +315,9 @@ pub fn write_repo(repo: &Path, src: &Path, rev: &str, entries: &[Entry]) -> Resu
 }
 
 /// `xtask import`: from the clone named by `IMPORT_FROM` (its `HEAD`, or
-/// `IMPORT_REV`), then a check that the series assembles to the same
-/// trees.
-pub fn import(paths: &Paths) -> Result<()> {
+/// `IMPORT_REV`). Returns the imported commits, for the caller to check
+/// that the series assembles to the same trees.
+pub fn import(paths: &Paths) -> Result<Vec<Entry>> {
     let src = std::env::var_os("IMPORT_FROM")
         .map(std::path::PathBuf::from)
         .ok_or("set IMPORT_FROM to a clone of build/linux holding the edited series")?;
@@ -340,7 +332,7 @@ pub fn import(paths: &Paths) -> Result<()> {
         entries.len(),
         src.display()
     );
-    Ok(())
+    Ok(entries)
 }
 
 /// Compares the trees of the assembled series (`build/linux`, branch

@@ -461,13 +461,8 @@ fn tree_up_as(paths: &Paths, signer: Signer) -> Result<String> {
 /// `xtask import`, then the series assembled again and its trees compared
 /// with the imported commits'.
 fn import_cmd(paths: &Paths) -> Result<()> {
-    import::import(paths)?;
+    let entries = import::import(paths)?;
     tree_up(paths)?;
-    let src = std::env::var_os("IMPORT_FROM")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default();
-    let rev = std::env::var("IMPORT_REV").unwrap_or_else(|_| "HEAD".to_string());
-    let entries = import::read_commits(&src, &rev)?;
     let diffs = import::compare_trees(&paths.tree(), &entries)?;
     if !diffs.is_empty() {
         return util::fail(diffs.join("\n"));

@@ -24,7 +24,7 @@ pub fn tarball() -> PathBuf {
 const BASE_NAME: &str = "Base Tree";
 const BASE_EMAIL: &str = "base@localhost";
 
-fn git(tree: &Path) -> Command {
+pub fn git(tree: &Path) -> Command {
     let mut c = Command::new("git");
     c.arg("-C").arg(tree);
     c.env("GIT_CONFIG_NOSYSTEM", "1")
