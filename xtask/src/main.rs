@@ -288,6 +288,23 @@ impl Tier {
         v
     }
 
+    /// The per-commit builds of this tier: every architecture's kernel
+    /// image for `make test-full`; for `make test`, the Rust and changed C
+    /// objects on x86-64, since a kernel image per commit takes about 40
+    /// minutes on the 2-core machine (a cold build, a second near-full one
+    /// where the series changes `sched.h`, and some 40 s for each other
+    /// commit), nearly the whole CI budget again.
+    fn commit_checks(self) -> Vec<(&'static Arch, commits::Depth)> {
+        arch::ARCHES
+            .iter()
+            .filter_map(|a| match self {
+                Tier::Full => Some((a, commits::Depth::Image)),
+                Tier::Quick if a.name == QUICK_ARCH => Some((a, commits::Depth::Objects)),
+                Tier::Quick => None,
+            })
+            .collect()
+    }
+
     /// The tests the kernel without Rust runs in this tier.
     fn c_rseq_tests(self) -> &'static [&'static str] {
         match self {
@@ -385,14 +402,24 @@ impl Tier {
         let left = match self {
             Tier::Quick => "left to make test-full: the test kernels (x86-64, arm64: every \
                  kselftest, with basic_percpu_ops_test, basic_percpu_ops_mm_cid_test and the \
-                 run_param_test.sh matrix), the arm64 debug kernel, cpu_opv_dos_test and \
-                 cpu_opv_cost_test, the threaded upstream rseq tests on the kernel without \
+                 run_param_test.sh matrix), the arm64 debug kernel, per-commit kernel images, \
+                 cpu_opv_dos_test and cpu_opv_cost_test, the threaded upstream rseq tests on the kernel without \
                  Rust, long fuzzing and hotplug storm"
                 .to_string(),
             Tier::Full => "nothing left out".to_string(),
         };
+        let commits = self
+            .commit_checks()
+            .iter()
+            .map(|(a, d)| match d {
+                commits::Depth::Image => format!("{} (image)", a.name),
+                commits::Depth::Objects => format!("{} (Rust and changed C objects)", a.name),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         format!(
-            "tier {}: tooling tests; guest runs {runs}; static checks; {left}",
+            "tier {}: tooling tests; guest runs {runs}; static checks; per-commit builds \
+             {commits}; {left}",
             match self {
                 Tier::Quick => "test",
                 Tier::Full => "test-full",
@@ -818,7 +845,7 @@ fn check_cmd(paths: &Paths) -> Result<()> {
 
 fn check_commits_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     tree_up(paths)?;
-    let tally = commits::check(paths, a);
+    let tally = commits::check(paths, a, commits::Depth::Image);
     report::record(paths, &format!("commits-{}", a.name), &tally)?;
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 {
@@ -873,6 +900,10 @@ fn test_cmd(paths: &Paths, tier: Tier) -> Result<()> {
         }
     };
     report::record(paths, "checks", &checks)?;
+    for (a, depth) in tier.commit_checks() {
+        let tally = commits::check(paths, a, depth);
+        report::record(paths, &format!("commits-{}", a.name), &tally)?;
+    }
     println!("{plan}");
     let total = report::summary(paths)?;
     if total.failed == 0 {
