@@ -73,14 +73,14 @@ void rseq_warn_mm_cid(int mm_cid)
  * @unknown: The other flags that were set.
  *
  * No flag is valid; the caller kills the thread. One line for each kind,
- * once per boot, in kernel/rseq.c's wording.
+ * once per boot, in kernel/rseq.c's wording, each ending its record.
  */
 void rseq_warn_flags(const char *str, u32 deprecated, u32 unknown)
 {
 	if (deprecated)
-		pr_warn_once("Deprecated flags (%u) in %s ABI structure", deprecated, str);
+		pr_warn_once("Deprecated flags (%u) in %s ABI structure\n", deprecated, str);
 	if (unknown)
-		pr_warn_once("Unknown flags (%u) in %s ABI structure", unknown, str);
+		pr_warn_once("Unknown flags (%u) in %s ABI structure\n", unknown, str);
 }
 
 /**

@@ -150,11 +150,10 @@ fn current_cs(reg: &Registration) -> Result<Option<CriticalSection>> {
 /// no-restart flags were removed in Linux 6.0 and kill the thread, with a
 /// warning the first time each kind is seen.
 fn check_flags(flags: u32, structure: &CStr) -> Result {
-    if rseq::check_flags(flags).is_ok() {
-        return Ok(());
-    }
-    rseq::warn_bad_flags(structure, flags);
-    Err(EINVAL)
+    rseq::check_flags(flags).map_err(|bad| {
+        rseq::warn_bad_flags(structure, bad);
+        EINVAL
+    })
 }
 
 /// Moves the thread to the abort handler if it was interrupted inside its

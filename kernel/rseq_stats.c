@@ -62,7 +62,7 @@ static int __init rseq_stats_init(void)
 {
 	struct dentry *dir = debugfs_create_dir("rseq", NULL);
 
-	debugfs_create_file("stats", 0444, dir, NULL, &rseq_stats_fops);
+	debugfs_create_file("stats", 0400, dir, NULL, &rseq_stats_fops);
 	return 0;
 }
 late_initcall(rseq_stats_init);

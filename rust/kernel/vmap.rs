@@ -3,13 +3,16 @@
 //! Kernel aliases of pinned user pages in the vmalloc space, placed at
 //! the cache colour of the user address.
 //!
-//! On architectures whose data caches are virtually indexed and can alias
-//! (ARMv6/v7 with VIPT aliasing caches, where `SHMLBA` is four pages), a
+//! On CPUs whose data caches are virtually indexed, physically tagged and
+//! can alias (`cpu_dcache_is_aliasing()`, such as ARMv6 VIPT aliasing
+//! caches, where `SHMLBA` is four pages; ARMv7 caches do not alias), a
 //! kernel mapping of a user page sees the same cache lines as the user
 //! mapping only if both addresses have the same colour: the same offset
 //! modulo the colour span. [`Alias`] reserves room for any colour and maps
 //! the pages at the one matching the user address. Where caches do not
-//! alias the span is one page and no room is wasted.
+//! alias the span is one page and no room is wasted. Virtually tagged
+//! (VIVT) caches share no lines between two mappings at any colour and
+//! would need cache maintenance instead; no such CPU builds Rust code.
 //!
 //! C header: [`include/linux/vmalloc.h`](srctree/include/linux/vmalloc.h).
 

@@ -25,10 +25,10 @@ use core::{marker::PhantomData, ptr};
 ///
 /// # Safety
 ///
-/// `address()` must return the kernel address of `user_addr()`, mapped
-/// for `bytes()` bytes (readable, and writable if `A` is [`Writable`])
-/// for as long as the value lives, and never through any other mapping
-/// than the pages pinned with access `A`.
+/// `address()` must return the kernel address of `user_addr()`, at the
+/// same offset within a page, mapped for `bytes()` bytes (readable, and
+/// writable if `A` is [`Writable`]) for as long as the value lives, and
+/// never through any other mapping than the pages pinned with access `A`.
 pub unsafe trait View<A: Access> {
     /// The user address the mapping starts at.
     fn user_addr(&self) -> UserPtr;
@@ -63,7 +63,8 @@ impl<'a, const N: usize> DirectWrite<'a, N> {
     }
 }
 
-// SAFETY: `direct_address()` maps the one page of the pin, which lives
+// SAFETY: `direct_address()` is the direct map of the pin's user address
+// (the page's address plus the offset in it) in its one page, which lives
 // for `'a`; it is only ever read through a `View<ReadOnly>`.
 unsafe impl<const N: usize, A: Access> View<ReadOnly> for DirectRead<'_, N, A> {
     fn user_addr(&self) -> UserPtr {
@@ -77,8 +78,9 @@ unsafe impl<const N: usize, A: Access> View<ReadOnly> for DirectRead<'_, N, A> {
     }
 }
 
-// SAFETY: `direct_address_mut()` maps the one page of a write pin, which
-// lives for `'a`.
+// SAFETY: `direct_address_mut()` is the direct map of the user address of
+// a write pin (the page's address plus the offset in it) in its one page,
+// which lives for `'a`.
 unsafe impl<const N: usize> View<Writable> for DirectWrite<'_, N> {
     fn user_addr(&self) -> UserPtr {
         self.0.user_addr()
@@ -92,7 +94,9 @@ unsafe impl<const N: usize> View<Writable> for DirectWrite<'_, N> {
 }
 
 // SAFETY: An alias maps all pages of its pin, read-only for a read pin,
-// for as long as it lives; it is only ever read through this view.
+// for as long as it lives, from a page-aligned start to which `address()`
+// adds the user address's offset in its page; it is only ever read
+// through this view.
 unsafe impl<const N: usize, A: Access> View<ReadOnly> for Alias<'_, N, A> {
     fn user_addr(&self) -> UserPtr {
         Alias::user_addr(self)
@@ -106,7 +110,8 @@ unsafe impl<const N: usize, A: Access> View<ReadOnly> for Alias<'_, N, A> {
 }
 
 // SAFETY: The alias of a write pin maps its pages writable for as long as
-// it lives.
+// it lives, and `address_mut()` keeps the user address's offset in its
+// page, as for the read view.
 unsafe impl<const N: usize> View<Writable> for Alias<'_, N, Writable> {
     fn user_addr(&self) -> UserPtr {
         Alias::user_addr(self)
@@ -123,23 +128,26 @@ unsafe impl<const N: usize> View<Writable> for Alias<'_, N, Writable> {
 #[derive(Clone, Copy)]
 struct Window {
     kernel: *mut u8,
+    user: u64,
     len: u32,
 }
 
 /// Kernel mappings of the operands of a vector, for [`engine::run`]: each
 /// operand is reached through the mapping of the pages pinned for it
 /// alone, found by its slot, never by its address, so running the vector
-/// never faults and never touches memory pinned for another operand.
+/// never faults and never touches memory pinned for another operand. An
+/// operand is only served by the window bound for its own address and
+/// length, even when asked for by another vector than the one bound.
 /// Operands that are written can only be bound to writable mappings of
 /// pages pinned for writing ([`View<Writable>`]), and stores go only to
 /// those.
 ///
 /// # Invariants
 ///
-/// Each `Some` entry of `read` maps, for reading, the `len` bytes of the
-/// operand of its slot; each `Some` entry of `write` maps them writable,
-/// from pages pinned for writing. The pins and mappings live for at
-/// least `'a`.
+/// Each `Some` entry of `read` maps, for reading, the `len` bytes at user
+/// address `user`, at the same offset within a page as `user`; each
+/// `Some` entry of `write` maps them writable, from pages pinned for
+/// writing. The pins and mappings live for at least `'a`.
 pub struct Windows<'a> {
     read: [Option<Window>; engine::OPERANDS_MAX],
     write: [Option<Window>; engine::OPERANDS_MAX],
@@ -177,6 +185,7 @@ impl<'a> Windows<'a> {
         }
         Ok(Window {
             kernel: view.address(),
+            user: o.addr,
             len: o.len,
         })
     }
@@ -203,13 +212,73 @@ impl<'a> Windows<'a> {
     }
 
     /// The kernel address of operand `o` in `table`, if its slot is bound
-    /// there for its length.
+    /// there for its address and length.
     fn get(table: &[Option<Window>], o: &engine::Operand) -> Option<*mut u8> {
         let w = table.get(o.slot).copied().flatten()?;
-        (w.len == o.len).then_some(w.kernel)
+        (w.user == o.addr && w.len == o.len).then_some(w.kernel)
     }
 
     /// Whether every operand of `v` is bound with the access it needs.
+    ///
+    /// # Examples
+    ///
+    /// A window serves only the operand it was bound for: another vector
+    /// whose operand has the same slot and length but another address is
+    /// not covered (an aligned word access must not reach an unaligned
+    /// window).
+    ///
+    /// ```
+    /// use kernel::cpu_opv::{
+    ///     engine::{op, RawOp, Use, Vector},
+    ///     View, Windows,
+    /// };
+    /// use kernel::page::PAGE_SIZE;
+    /// use kernel::uaccess::UserPtr;
+    /// use kernel::user_pages::{ReadOnly, Writable};
+    ///
+    /// // Kernel memory standing in for a mapping of pinned user pages,
+    /// // at a user address with the same offset in its page.
+    /// struct Buf(*mut u8, UserPtr);
+    /// impl Buf {
+    ///     fn at(k: *mut u8, page: UserPtr) -> Self {
+    ///         Self(k, page + (k as usize & (PAGE_SIZE - 1)))
+    ///     }
+    /// }
+    /// // SAFETY: The test only binds and never runs a vector, so nothing
+    /// // is accessed through these mappings.
+    /// unsafe impl View<ReadOnly> for Buf {
+    ///     fn user_addr(&self) -> UserPtr { self.1 }
+    ///     fn bytes(&self) -> usize { 8 }
+    ///     fn address(&self) -> *mut u8 { self.0 }
+    /// }
+    /// // SAFETY: As above.
+    /// unsafe impl View<Writable> for Buf {
+    ///     fn user_addr(&self) -> UserPtr { self.1 }
+    ///     fn bytes(&self) -> usize { 8 }
+    ///     fn address(&self) -> *mut u8 { self.0 }
+    /// }
+    ///
+    /// let mut mem = [0u64; 4];
+    /// let k = mem.as_mut_ptr().cast::<u8>();
+    /// // An 8-byte copy to an odd address; its destination is slot 0.
+    /// let dst = Buf::at(k.wrapping_add(1), 0x10000);
+    /// let src = Buf::at(k.wrapping_add(16), 0x20000);
+    /// let copy = RawOp::new(op::MEMCPY, 8, dst.1 as u64, src.1 as u64, [0, 0]);
+    /// let a = Vector::decode(&[copy]).map_err(|_| EINVAL)?;
+    /// let mut w = Windows::new();
+    /// for u in a.operands() {
+    ///     match u {
+    ///         Use::Read(s) => w.bind_read(&s, &src)?,
+    ///         Use::Write(d) => w.bind_write(&d, &dst)?,
+    ///     }
+    /// }
+    /// assert!(w.covers(&a));
+    /// // An 8-byte add at an aligned address, also slot 0.
+    /// let add = RawOp::new(op::ADD, 8, 0x30000, 1, [0, 0]);
+    /// let b = Vector::decode(&[add]).map_err(|_| EINVAL)?;
+    /// assert!(!w.covers(&b));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn covers(&self, v: &engine::Vector) -> bool {
         v.operands().all(|u| match u {
             engine::Use::Read(s) => Self::get(&self.read, s.operand()).is_some(),
@@ -301,8 +370,9 @@ impl engine::Memory for Windows<'_> {
             return 0;
         };
         // SAFETY: Mapped by the type invariant; the engine loads only
-        // words, aligned in user space, and the kernel address has the
-        // same offset within its page, so it is aligned too.
+        // words, aligned in user space, and the window is the one bound for
+        // this user address, whose kernel address has the same offset
+        // within its page (type invariant), so it is aligned too.
         unsafe { load_word(k, src.operand().len) }
     }
 

@@ -235,14 +235,13 @@ pub fn warn_bad_signature(found: u32, expected: u32, addr: UserPtr) {
     unsafe { bindings::rseq_warn_signature(found, expected, addr as _) }
 }
 
-/// Warns that `structure` (`rseq` or `rseq_cs`) has `flags` set, before
-/// the thread is killed for it: once for deprecated flags and once for
-/// unknown ones, in the C implementation's wording (see [`check_flags`]).
-pub fn warn_bad_flags(structure: &CStr, flags: u32) {
-    let (deprecated, unknown) = (flags & NO_RESTART_FLAGS, flags & !NO_RESTART_FLAGS);
+/// Warns that `structure` (`rseq` or `rseq_cs`) has the flags [`check_flags`]
+/// refused, before the thread is killed for them: once for deprecated flags
+/// and once for unknown ones, in the C implementation's wording.
+pub fn warn_bad_flags(structure: &CStr, bad: BadFlags) {
     // SAFETY: `structure` is a NUL-terminated string that outlives the
     // call; the C function only prints it and the plain values.
-    unsafe { bindings::rseq_warn_flags(structure.as_char_ptr(), deprecated, unknown) };
+    unsafe { bindings::rseq_warn_flags(structure.as_char_ptr(), bad.deprecated, bad.unknown) };
 }
 
 /// Warns, once, with a backtrace (`WARN_ON_ONCE()`, as the C
