@@ -7,11 +7,13 @@
 //!
 //! Two depths. [`Depth::Image`] builds the kernel image of every commit
 //! (`make check-commits`, `make test-full`). [`Depth::Objects`] is what
-//! fits the CI budget (`make test`): for each commit, the Rust crates
-//! (`rust/kernel.o`, the C helpers, every Rust object the commit's tree
-//! has outside `rust/`) and the object of every C file the commit
-//! changes, plus `rustfmtcheck`; a commit that changes only selftests or
-//! documentation has nothing to build. It catches what splitting a series
+//! fits the CI budget (`make test`): for each commit, single targets:
+//! the Rust crates (`rust/kernel.o`, the C helpers, every Rust object the
+//! commit's tree has outside `rust/`) and the object of every C file the
+//! commit changes, plus `rustfmtcheck`. Their `prepare` step builds all of
+//! `rust/`, the exported UAPI headers and the generated syscall tables
+//! too. A commit that changes only selftests or documentation has nothing
+//! to build. It catches what splitting a series
 //! breaks most often (code that needs a later commit to compile) in
 //! about a third of the time, but not a link error nor a C user of a
 //! changed header outside the commit: those need the image.
@@ -107,9 +109,6 @@ fn targets_for(
             .filter(|f| f.ends_with(".c") && !f.starts_with("rust/") && listed(f, ".c"))
             .map(|f| format!("{}.o", f.trim_end_matches(".c"))),
     );
-    if changed.iter().any(|f| f.starts_with("include/uapi/")) {
-        t.push("headers".to_string());
-    }
     t
 }
 
@@ -274,11 +273,5 @@ mod tests {
             .any(|x| x.contains("cpu_opv") || x.contains("arm64")));
         let t = targets_for(&["arch/arm64/kernel/a.c"], FILES, "arm64", makefile);
         assert!(t.contains(&"arch/arm64/kernel/a.o".to_string()));
-    }
-
-    #[test]
-    fn uapi_changes_build_the_headers() {
-        let t = targets_for(&["include/uapi/linux/cpu_opv.h"], FILES, "x86", makefile);
-        assert_eq!(t.last().map(String::as_str), Some("headers"));
     }
 }
