@@ -44,7 +44,8 @@ enum cpu_op_flags {
 enum cpu_op_type {
 	/*
 	 * Compare a and b (len bytes); stop the vector if they differ. With
-	 * len 1, 2, 4 or 8 and both aligned to it, each is one load.
+	 * len 1, 2, 4 or 8 (4 at most on 32-bit architectures) and both
+	 * aligned to it, each is one load.
 	 */
 	CPU_COMPARE_EQ_OP,
 	/* Compare a and b (len bytes); stop the vector if they are equal. */
