@@ -24,7 +24,7 @@ help:
 	@echo "make refresh                  after editing a layered new file, rewrite the later diffs"
 	@echo "make import IMPORT_FROM=DIR    take back a series restructured with git in a clone of build/linux"
 	@echo "make check                    static checks (rustfmt, warnings, SAFETY, checkpatch)"
-	@echo "make check-commits [ARCH=...] build every commit of the series (bisectability)"
+	@echo "make check-commits [ARCH=...] [DEPTH=image|objects] build every commit of the series"
 	@echo "make build [ARCH=...]         kernel and kselftests only"
 	@echo "make deps                     install packages and toolchain pieces (idempotent)"
 	@echo "make clean | distclean        remove build products | all of build/"
@@ -60,7 +60,7 @@ check: xtask
 	@$(XTASK) check
 
 check-commits: xtask
-	@$(XTASK) check-commits $(ARCH)
+	@$(XTASK) check-commits $(ARCH) $(DEPTH)
 
 build: xtask
 	@$(XTASK) build $(ARCH)
