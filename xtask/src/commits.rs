@@ -9,7 +9,7 @@
 //! (`make check-commits`, `make test-full`). [`Depth::Objects`] is what
 //! fits the CI budget (`make test`): for each commit, single targets:
 //! the Rust crates (`rust/kernel.o`, the C helpers, every Rust object the
-//! commit's tree has outside `rust/`) and the object of every C file the
+//! series has added outside `rust/` by then) and the object of every C file the
 //! commit changes, plus `rustfmtcheck`. Their `prepare` step builds all of
 //! `rust/`, the exported UAPI headers and the generated syscall tables
 //! too. A commit that changes only selftests or documentation has nothing
@@ -66,15 +66,18 @@ fn object_targets(wt: &Path, id: &str, karch: &str) -> Result<Vec<String>> {
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    let files = util::output(git(wt).args(["ls-tree", "-r", "--name-only", id]))?;
+    // The series' own files as of this commit: upstream Rust objects
+    // (samples, drivers) are built as single targets even where the
+    // configuration leaves them out, so only the series' are targets.
+    let files = util::output(git(wt).args(["diff", "--name-only", "base", id]))?;
     Ok(targets_for(&changed, &files, karch, |dir| {
         util::read(&wt.join(dir).join("Makefile")).unwrap_or_default()
     }))
 }
 
 /// [`object_targets`] without git: `changed` are the commit's changed
-/// build inputs, `files` every file of its tree (one per line), and
-/// `makefile` reads a directory's Makefile.
+/// build inputs, `files` the files the series has added or changed up to
+/// the commit (one per line), and `makefile` reads a directory's Makefile.
 fn targets_for(
     changed: &[&str],
     files: &str,
@@ -94,7 +97,8 @@ fn targets_for(
         "rust/kernel.o".to_string(),
         "rust/helpers/helpers.o".to_string(),
     ];
-    // Rust objects outside rust/: the commit may change what they use.
+    // The series' Rust objects outside rust/: the commit may change what
+    // they use.
     t.extend(
         files
             .lines()

@@ -304,7 +304,7 @@ impl Tier {
     /// one that changes `sched.h` and the one that wires the system call
     /// tables, and 20-150 s for each other commit), and even the objects
     /// depth does not fit next to the rest within 50 minutes (the rest took
-    /// 46 minutes in session 11), so CI runs `make check-commits
+    /// 47 minutes in session 11), so CI runs `make check-commits
     /// DEPTH=objects` after `make test` (`.ci/run`).
     fn commit_checks(self) -> Vec<(&'static Arch, commits::Depth)> {
         match self {
