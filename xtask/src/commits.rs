@@ -7,7 +7,7 @@
 //!
 //! Two depths. [`Depth::Image`] builds the kernel image of every commit
 //! (`make check-commits`, `make test-full`). [`Depth::Objects`] is what
-//! fits the CI budget (`make test`): for each commit, single targets:
+//! CI runs after `make test`: for each commit, single targets:
 //! the Rust crates (`rust/kernel.o`, the C helpers, every Rust object the
 //! series has added outside `rust/` by then) and the object of every C file the
 //! commit changes, plus `rustfmtcheck`. Their `prepare` step builds all of
@@ -15,7 +15,7 @@
 //! too. A commit that changes only selftests or documentation has nothing
 //! to build. It catches what splitting a series
 //! breaks most often (code that needs a later commit to compile) in
-//! about a third of the time, but not a link error nor a C user of a
+//! about a quarter of the time, but not a link error nor a C user of a
 //! changed header outside the commit: those need the image.
 
 use crate::arch::Arch;
@@ -102,7 +102,7 @@ fn targets_for(
     t.extend(
         files
             .lines()
-            .filter(|f| f.ends_with(".rs") && !f.starts_with("rust/") && !f.starts_with("tools/"))
+            .filter(|f| f.ends_with(".rs") && !f.starts_with("rust/"))
             .filter(|f| !NOT_BUILT.iter().any(|n| f.starts_with(n)))
             .filter(|f| listed(f, ".rs"))
             .map(|f| format!("{}.o", f.trim_end_matches(".rs"))),
