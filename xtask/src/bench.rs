@@ -243,6 +243,124 @@ pub fn stats_table(run: &Run) -> String {
     s
 }
 
+/// How closely two runs under the instruction clock must agree: their
+/// difference over their mean.
+pub const AGREE: f64 = 0.01;
+
+/// `|a - b|` over the mean of `a` and `b`.
+pub fn disagreement(a: f64, b: f64) -> f64 {
+    if a + b == 0.0 {
+        0.0
+    } else {
+        2.0 * (a - b).abs() / (a + b)
+    }
+}
+
+/// The `cpu_opv_bench` repetitions as one list of values per field.
+pub fn by_field(reps: &[BTreeMap<String, f64>]) -> BTreeMap<String, Vec<f64>> {
+    let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in reps {
+        for (k, v) in r {
+            m.entry(k.clone()).or_default().push(*v);
+        }
+    }
+    m
+}
+
+/// One measure from two runs under the instruction clock.
+#[derive(Debug, PartialEq)]
+pub struct Count {
+    /// Median instructions per iteration of each run.
+    pub runs: [f64; 2],
+    /// Median over both runs of each repetition's count divided by the
+    /// null system call's count in the same repetition.
+    pub per_null: f64,
+}
+
+impl Count {
+    /// Mean of the two runs.
+    pub fn mean(&self) -> f64 {
+        (self.runs[0] + self.runs[1]) / 2.0
+    }
+
+    /// How far apart the two runs are.
+    pub fn disagreement(&self) -> f64 {
+        disagreement(self.runs[0], self.runs[1])
+    }
+}
+
+/// `key` from two runs (each field's values, one per repetition); the
+/// per-null ratio divides by the `null` field of the same repetition.
+pub fn count(runs: [&BTreeMap<String, Vec<f64>>; 2], key: &str) -> Result<Count, String> {
+    let mut medians = [0.0; 2];
+    let mut ratios = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let v = run.get(key).filter(|v| !v.is_empty());
+        let v = v.ok_or_else(|| format!("run {}: no {key} count", i + 1))?;
+        let null = run.get("null").filter(|n| n.len() == v.len());
+        let null = null.ok_or_else(|| format!("run {}: no null count per repetition", i + 1))?;
+        medians[i] = median(v);
+        ratios.extend(v.iter().zip(null).map(|(x, n)| x / n));
+    }
+    Ok(Count {
+        runs: medians,
+        per_null: median(&ratios),
+    })
+}
+
+/// The rseq table under the instruction clock: per path, instructions
+/// per iteration of two runs of each kernel and ours/C of their means.
+/// Also returns the largest disagreement between two runs of a kernel.
+pub fn icount_table(ours: [&Run; 2], base: [&Run; 2]) -> Result<(String, f64), String> {
+    let mut s = format!(
+        "{:<10} {:>12} {:>12} {:>12} {:>12} {:>8} {:>9}\n",
+        "path", "ours run 1", "ours run 2", "C run 1", "C run 2", "ours/C", "per null"
+    );
+    let mut worst: f64 = 0.0;
+    for p in PATHS {
+        let o = count([&ours[0].ns, &ours[1].ns], p).map_err(|e| format!("ours: {e}"))?;
+        let b = count([&base[0].ns, &base[1].ns], p).map_err(|e| format!("C: {e}"))?;
+        worst = worst.max(o.disagreement()).max(b.disagreement());
+        s.push_str(&format!(
+            "{:<10} {:>12.1} {:>12.1} {:>12.1} {:>12.1} {:>8.3} {:>9.3}\n",
+            p,
+            o.runs[0],
+            o.runs[1],
+            b.runs[0],
+            b.runs[1],
+            o.mean() / b.mean(),
+            o.per_null / b.per_null
+        ));
+    }
+    Ok((s, worst))
+}
+
+/// The cpu_opv table under the instruction clock: per vector, with the
+/// direct path and with every operand forced through a vmalloc alias,
+/// instructions per call of two runs and the multiple of `getppid()`.
+/// Also returns the largest disagreement between the runs.
+pub fn opv_icount_table(runs: [&BTreeMap<String, Vec<f64>>; 2]) -> Result<(String, f64), String> {
+    let mut s = format!(
+        "{:<28} {:>10} {:>10} {:>10}\n",
+        "vector", "run 1", "run 2", "x getppid"
+    );
+    let mut worst: f64 = 0.0;
+    let mut rows = vec![("null".to_string(), "getppid()".to_string())];
+    for (key, label) in OPV_VECTORS {
+        rows.push((key.to_string(), label.to_string()));
+        rows.push((format!("{key}_vmap"), format!("{label} (all vmap)")));
+    }
+    for (key, label) in rows {
+        let c = count(runs, &key)?;
+        worst = worst.max(c.disagreement());
+        s.push_str(&format!(
+            "{label:<28} {:>10.0} {:>10.0} {:>10.2}\n",
+            c.runs[0], c.runs[1], c.per_null
+        ));
+    }
+    Ok((s, worst))
+}
+
 /// The timing table.
 pub fn timing_table(rows: &[Row]) -> String {
     let mut s = format!(
@@ -328,6 +446,46 @@ rseq_bench stats phase=build sched_out=1000 signal=10 resume=50 ids=30 cs=10 fix
         assert!(t.contains("largest vector") && t.contains("1.50"), "{t}");
         assert!(opv_table(&parse_opv("cpu_opv_bench rep=1 null_ns=1.0\n")).is_err());
         assert!(opv_table(&[]).is_err());
+    }
+
+    #[test]
+    fn instruction_counts() {
+        let run = |ctxsw: &str| parse(&LOG.replace("ctxsw_ns=1", ctxsw));
+        let (a, b) = (run("ctxsw_ns=1"), run("ctxsw_ns=1"));
+        let (c, d) = (run("ctxsw_ns=2"), run("ctxsw_ns=2"));
+        let (t, worst) = icount_table([&a, &b], [&c, &d]).unwrap();
+        assert_eq!(worst, 0.0);
+        // ctxsw: 11 against 21 in both runs.
+        assert!(t.contains(&format!("{:.3}", 11.0 / 21.0)), "{t}");
+        // Two runs of ours apart by 10 %: reported, not hidden.
+        let e = parse(&LOG.replace("ctxsw_ns=11.0", "ctxsw_ns=12.1"));
+        let (_, worst) = icount_table([&a, &e], [&c, &d]).unwrap();
+        assert!((worst - 2.0 * 1.0 / 23.0).abs() < 1e-9, "{worst}");
+        assert!(icount_table([&a, &parse("")], [&c, &d]).is_err());
+    }
+
+    #[test]
+    fn cpu_opv_instruction_counts() {
+        let rep = |null: f64| {
+            format!(
+                "cpu_opv_bench rep=1 null_ns={null} add_ns=300 cas_ns=400 max_ns=1000 \
+                 add_vmap_ns=600 cas_vmap_ns=800 max_vmap_ns=1500\n"
+            )
+        };
+        let one = by_field(&parse_opv(&(rep(100.0) + &rep(100.0))));
+        let two = by_field(&parse_opv(&(rep(100.0) + &rep(200.0))));
+        assert_eq!(one["add"], [300.0, 300.0]);
+        let (t, worst) = opv_icount_table([&one, &two]).unwrap();
+        // null: 100 against a median of 150.
+        assert!((worst - disagreement(100.0, 150.0)).abs() < 1e-9, "{worst}");
+        assert!(t.contains("1-op add (all vmap)"), "{t}");
+        // add per null: 3, 3, 3 and 1.5: median 3.
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("1-op add ") && l.ends_with("3.00")),
+            "{t}"
+        );
+        assert!(opv_icount_table([&one, &BTreeMap::new()]).is_err());
     }
 
     #[test]

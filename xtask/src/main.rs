@@ -61,7 +61,9 @@ environment: BUILD_DIR (default build/), DEBUG=1 (run and build: the debug kerne
   RSEQ_PARAM_THREADS (param_test threads in run_param_test.sh, default 4),
   RSEQ_PARAM_MATRIX (arches running run_param_test.sh: all (default), none, or a list),
   BENCH_ARGS (rseq_bench iterations, repetitions, jobs; default \"100000 11 32\"),
-  CPU_OPV_BENCH_ARGS (cpu_opv_bench iterations, repetitions; default \"2000 5\")";
+  CPU_OPV_BENCH_ARGS (cpu_opv_bench iterations, repetitions; default \"2000 5\"),
+  BENCH_ICOUNT_ARGS, CPU_OPV_BENCH_ICOUNT_ARGS (the same, for the sessions that count
+  guest instructions; default \"20000 3 4\" and \"500 3\")";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -633,9 +635,16 @@ fn guest(paths: &Paths, a: &Arch, flavour: Flavour, tier: Tier) -> Result<(Strin
     let label = flavour.target(paths, a).name;
     let run = guest_run(a, &ksft, flavour, tier)?;
     let initrd = initramfs::build(paths, a, &ksft, &run)?;
-    let c = boot(paths, a, &image, &initrd, &label, tier.guest_limit(), |l| {
-        l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@")
-    })?;
+    let c = boot(
+        paths,
+        a,
+        &image,
+        &initrd,
+        &label,
+        tier.guest_limit(),
+        qemu::Clock::Host,
+        |l| l.starts_with("ok ") || l.starts_with("not ok ") || l.starts_with("@@"),
+    )?;
     // Without Rust there are no doctests: KUnit reports nothing at boot.
     let mut v = ktap::judge(&c.text, flavour != Flavour::CRseq);
     if let Some(limit) = c.timed_out {
@@ -685,6 +694,7 @@ struct Console {
 
 /// Boots `image` with `initrd` under QEMU, its console logged to
 /// `console-LABEL.log` and the lines `progress` picks echoed as it runs.
+#[allow(clippy::too_many_arguments)] // each one is a different setting of the session
 fn boot(
     paths: &Paths,
     a: &Arch,
@@ -692,6 +702,7 @@ fn boot(
     initrd: &std::path::Path,
     label: &str,
     default_limit: u64,
+    clock: qemu::Clock,
     progress: impl Fn(&str) -> bool,
 ) -> Result<Console> {
     let limit = std::env::var("GUEST_TIMEOUT")
@@ -707,7 +718,7 @@ fn boot(
         log.display()
     ));
     let end = qemu::run(
-        qemu::command(a, image, initrd, ""),
+        qemu::command(a, image, initrd, "", clock),
         &log,
         Duration::from_secs(limit),
         progress,
@@ -728,6 +739,7 @@ fn bench_boot(
     image: &std::path::Path,
     initrd: &std::path::Path,
     label: &str,
+    clock: qemu::Clock,
 ) -> Result<String> {
     let c = boot(
         paths,
@@ -736,6 +748,7 @@ fn bench_boot(
         initrd,
         label,
         Tier::Quick.guest_limit(),
+        clock,
         |l| l.starts_with("rseq_bench ") || l.starts_with("@@"),
     )?;
     match c.timed_out {
@@ -746,12 +759,45 @@ fn bench_boot(
     }
 }
 
-/// Runs `rseq_bench` on the series kernel with the Rust rseq and with the
-/// C one (one tree, two configurations), in QEMU sessions of their own,
-/// and prints the ratios.
+/// The value of the environment variable `name` (`default` if unset),
+/// which must be a list of numbers.
+fn numbers_env(name: &str, default: &str) -> Result<String> {
+    let v = std::env::var(name).unwrap_or_else(|_| default.to_string());
+    if v.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
+        Ok(v)
+    } else {
+        Err(format!("{name} must be numbers, got \"{v}\""))
+    }
+}
+
+/// Boots each benchmark kernel twice, in the order ours, C, C, ours, so
+/// that neither a slow spell of the host nor going first favours one;
+/// returns the console logs as `[kernel][session]`.
+fn bench_sessions(
+    paths: &Paths,
+    a: &Arch,
+    kernels: [&kernel::Target; 2],
+    images: &[std::path::PathBuf],
+    initrd: &std::path::Path,
+    clock: qemu::Clock,
+    tag: &str,
+) -> Result<[[String; 2]; 2]> {
+    let mut logs: [[String; 2]; 2] = Default::default();
+    for (round, i) in [0, 1, 1, 0].into_iter().enumerate() {
+        let session = round / 2;
+        let label = format!("bench-{tag}-{}-{}", kernels[i].name, session + 1);
+        logs[i][session] = bench_boot(paths, a, &images[i], initrd, &label, clock)?;
+    }
+    Ok(logs)
+}
+
+/// Runs `rseq_bench` and `cpu_opv_bench` on the series kernel with the
+/// Rust rseq and with the C one (one tree, two configurations): first
+/// counting guest instructions, then in host time, and prints the
+/// ratios.
 fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
     // The kselftests (rseq_bench among them) and the counters come from
-    // the test build (CONFIG_RSEQ_STATS on); the timed kernels get
+    // the test build (CONFIG_RSEQ_STATS on); the measured kernels get
     // configs/bench.config on top of the test fragments.
     let (test_image, ksft) = build(paths, a, Flavour::Test)?;
     let ours = kernel::Target::series_variant(paths, a, "bench");
@@ -767,69 +813,109 @@ fn bench_cmd(paths: &Paths, a: &Arch) -> Result<()> {
         images.push(kernel::build(paths, k)?);
         done(t);
     }
-    let args = std::env::var("BENCH_ARGS").unwrap_or_else(|_| "100000 11 32".to_string());
-    if !args.split_whitespace().all(|w| w.parse::<u32>().is_ok()) {
-        return Err(format!("BENCH_ARGS must be numbers, got \"{args}\""));
-    }
-    let opv_args = std::env::var("CPU_OPV_BENCH_ARGS").unwrap_or_else(|_| "2000 5".to_string());
-    if !opv_args
-        .split_whitespace()
-        .all(|w| w.parse::<u32>().is_ok())
-    {
-        return Err(format!(
-            "CPU_OPV_BENCH_ARGS must be numbers, got \"{opv_args}\""
-        ));
-    }
-    let run = GuestRun {
-        args: String::new(),
-        env: vec![(
-            "GUEST_CMD".to_string(),
-            format!(
-                "/kselftest/rseq/rseq_bench {args}; /kselftest/cpu-opv/cpu_opv_bench {opv_args}"
-            ),
-        )],
+    let initrd = |rseq: &str, opv: &str| {
+        let cmd =
+            format!("/kselftest/rseq/rseq_bench {rseq}; /kselftest/cpu-opv/cpu_opv_bench {opv}");
+        let run = GuestRun {
+            args: String::new(),
+            env: vec![("GUEST_CMD".to_string(), cmd)],
+        };
+        initramfs::build(paths, a, &ksft, &run)
     };
-    let initrd = initramfs::build(paths, a, &ksft, &run)?;
-    // Two sessions per kernel in the order ours, C, C, ours, so that
-    // neither a slow spell of the host nor going first favours one kernel.
-    let mut logs = [String::new(), String::new()];
-    for (round, i) in [0, 1, 1, 0].into_iter().enumerate() {
-        let k = if i == 0 { &ours } else { &base };
-        let label = format!("bench-{}-{}", k.name, round / 2 + 1);
-        logs[i].push_str(&bench_boot(paths, a, &images[i], &initrd, &label)?);
-    }
-    let counted = bench::parse(&bench_boot(
+    let icount_args = numbers_env("BENCH_ICOUNT_ARGS", "20000 3 4")?;
+    let icount_opv_args = numbers_env("CPU_OPV_BENCH_ICOUNT_ARGS", "500 3")?;
+    let args = numbers_env("BENCH_ARGS", "100000 11 32")?;
+    let opv_args = numbers_env("CPU_OPV_BENCH_ARGS", "2000 5")?;
+    let kernels = [&ours, &base];
+    let counted = bench_sessions(
+        paths,
+        a,
+        kernels,
+        &images,
+        &initrd(&icount_args, &icount_opv_args)?,
+        qemu::Clock::Instructions,
+        "icount",
+    )?;
+    let timed_initrd = initrd(&args, &opv_args)?;
+    let timed = bench_sessions(
+        paths,
+        a,
+        kernels,
+        &images,
+        &timed_initrd,
+        qemu::Clock::Host,
+        "time",
+    )?;
+    let stats = bench::parse(&bench_boot(
         paths,
         a,
         &test_image,
-        &initrd,
+        &timed_initrd,
         &format!("bench-{}-stats", a.name),
+        qemu::Clock::Host,
     )?);
-    let ours = bench::parse(&logs[0]);
-    let theirs = bench::parse(&logs[1]);
-    let rows = bench::compare(&ours, &theirs)?;
+    let parsed = |k: usize| [bench::parse(&counted[k][0]), bench::parse(&counted[k][1])];
+    let (ours_n, base_n) = (parsed(0), parsed(1));
+    let (rseq_table, rseq_worst) =
+        bench::icount_table([&ours_n[0], &ours_n[1]], [&base_n[0], &base_n[1]])?;
     let mut out = format!(
-        "rseq_bench {args} on {} (4 vCPUs, TCG), two sessions per kernel (ours, C, C, ours): \
-         median ns per iteration (\"per null\": ours/C of each time divided by the null \
-         system call of the same repetition); ours = Rust rseq, C = kernel/rseq.c, one tree \
-         (test fragments + configs/bench.config; C: + configs/rseq-c.config)\n",
+        "Guest instructions on {} (QEMU -icount shift=0,sleep=off: 1 ns of guest time = 1 \
+         instruction; 4 vCPUs on one host thread). rseq_bench {icount_args}, two sessions per \
+         kernel (ours, C, C, ours), median instructions per iteration of each session; ours = \
+         Rust rseq, C = kernel/rseq.c, one tree (test fragments + configs/bench.config; C: + \
+         configs/rseq-c.config)\n",
         a.name
     );
+    out.push_str(&rseq_table);
+    let opv = |s: &str| bench::by_field(&bench::parse_opv(s));
+    let (opv_1, opv_2) = (opv(&counted[0][0]), opv(&counted[0][1]));
+    let opv_counted = bench::opv_icount_table([&opv_1, &opv_2]);
+    out.push_str(&format!(
+        "\ncpu_opv_bench {icount_opv_args} on the series kernel (CPU 0 to CPU 0), instructions \
+         per call in each session; \"all vmap\" = cpu_opv/force_vmap\n"
+    ));
+    let mut worst = rseq_worst;
+    match opv_counted {
+        Ok((t, w)) => {
+            out.push_str(&t);
+            worst = worst.max(w);
+        }
+        Err(e) => out.push_str(&format!("{e}\n")),
+    }
+    out.push_str(&format!(
+        "largest difference between two sessions of one kernel: {:.2} % ({} the {:.0} % goal)\n",
+        100.0 * worst,
+        if worst <= bench::AGREE {
+            "within"
+        } else {
+            "OUTSIDE"
+        },
+        100.0 * bench::AGREE
+    ));
+    let joined = |k: usize| bench::parse(&format!("{}{}", timed[k][0], timed[k][1]));
+    let rows = bench::compare(&joined(0), &joined(1))?;
+    out.push_str(&format!(
+        "\nHost time: rseq_bench {args} (4 vCPUs on host threads), two sessions per kernel: \
+         median ns per iteration (\"per null\": ours/C of each time divided by the null \
+         system call of the same repetition)\n"
+    ));
     out.push_str(&bench::timing_table(&rows));
-    if counted.stats.is_empty() {
+    if stats.stats.is_empty() {
         out.push_str("no rseq counters from the test kernel (CONFIG_RSEQ_STATS off?)\n");
     } else {
         out.push_str(
             "\nseries counters (test kernel, CONFIG_RSEQ_STATS on); \"C resumes\" = switches \
              out + signals + registrations, what the C code does\n",
         );
-        out.push_str(&bench::stats_table(&counted));
+        out.push_str(&bench::stats_table(&stats));
     }
     out.push_str(&format!(
-        "\ncpu_opv_bench {opv_args} on the series kernel (both sessions; CPU 0 to CPU 0), \
-         ratio to getppid() of the same repetition; \"all vmap\" = cpu_opv/force_vmap\n"
+        "\ncpu_opv_bench {opv_args} in host time on the series kernel (both sessions; CPU 0 \
+         to CPU 0), ratio to getppid() of the same repetition; \"all vmap\" = \
+         cpu_opv/force_vmap\n"
     ));
-    match bench::opv_table(&bench::parse_opv(&logs[0])) {
+    let timed_opv = bench::parse_opv(&format!("{}{}", timed[0][0], timed[0][1]));
+    match bench::opv_table(&timed_opv) {
         Ok(t) => out.push_str(&t),
         Err(e) => out.push_str(&format!("{e}\n")),
     }

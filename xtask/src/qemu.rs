@@ -23,12 +23,38 @@ pub enum End {
     TimedOut,
 }
 
+/// What the guest's clocks count.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clock {
+    /// Host time; the vCPUs run on host threads of their own.
+    Host,
+    /// Guest instructions: `-icount shift=0,sleep=off` makes one
+    /// nanosecond of guest time one instruction, and an idle guest skips
+    /// ahead instead of waiting, so a time measured in the guest repeats
+    /// from run to run. It needs the vCPUs on one host thread.
+    Instructions,
+}
+
 /// The QEMU command line for `arch`.
-pub fn command(arch: &Arch, image: &Path, initrd: &Path, extra_cmdline: &str) -> Command {
+pub fn command(
+    arch: &Arch,
+    image: &Path,
+    initrd: &Path,
+    extra_cmdline: &str,
+    clock: Clock,
+) -> Command {
     let mut c = Command::new(arch.qemu);
-    c.args(arch.qemu_args)
-        .args(["-accel", "tcg,thread=multi"])
-        .args(["-smp", &CPUS.to_string(), "-m", &format!("{MEM_MIB}M")])
+    c.args(arch.qemu_args);
+    match clock {
+        Clock::Host => c.args(["-accel", "tcg,thread=multi"]),
+        Clock::Instructions => c.args([
+            "-accel",
+            "tcg,thread=single",
+            "-icount",
+            "shift=0,sleep=off",
+        ]),
+    };
+    c.args(["-smp", &CPUS.to_string(), "-m", &format!("{MEM_MIB}M")])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
         .args(["-no-reboot", "-nodefaults"])
         .arg("-kernel")
