@@ -13,24 +13,27 @@
 //! operation having run:
 //!
 //! 1. Copy and check the vector (`kernel::cpu_opv::engine`).
-//! 2. Take the caller's mmap lock, reserve from a global budget the
-//!    vmalloc space the vector's aliases (step 3) may need, and pin the
-//!    pages of every operand, for writing where the operation writes, so
-//!    that they can be neither unmapped nor swapped out. Each operand has
-//!    its own pin, even where operands share an address: a read pin may
-//!    reach pages the caller must not write (the zero page, the page
-//!    cache behind a private file mapping), so only the operand's own
-//!    write pin may ever be stored through. The lock is taken with
-//!    nothing held, and the budget share without waiting, under it; if
-//!    the budget is short, the lock is dropped and the budget waited for
-//!    with nothing held. Pages are pinned only when present; if one is
+//! 2. Where the operands go through vmalloc aliases (step 3), reserve
+//!    the vmalloc space they may need from a global budget, waiting in
+//!    arrival order with nothing held. Take the caller's mmap lock (if a
+//!    budget share is held, only without waiting: otherwise the share is
+//!    returned before the lock is waited for) and pin the pages of every
+//!    operand, for writing where the operation writes, so that they can
+//!    be neither unmapped nor swapped out. Each operand has its own pin,
+//!    even where operands share an address: a read pin may reach pages
+//!    the caller must not write (the zero page, the page cache behind a
+//!    private file mapping), so only the operand's own write pin may ever
+//!    be stored through. Pages are pinned only when present; if one is
 //!    not, the pins and the budget share are released and the operands
 //!    faulted in before trying again. So no pin and no budget share is
 //!    held while a fault is handled (it may wait for I/O, a userfaultfd
 //!    or FUSE server), the mmap lock or the budget waited for.
-//! 3. Reach each operand through a kernel mapping of its own pin: the
-//!    direct map when it lies in one lowmem page, otherwise a vmalloc
-//!    alias at the user address's cache colour (read-only for a read pin).
+//! 3. Reach each operand through its own pin: where the data cache does
+//!    not alias, by mapping its one or two pages around each access with
+//!    `kmap_local_page()` (the direct map; a per-CPU slot for highmem), so
+//!    that no vmalloc space, budget or TLB flush is needed; where it
+//!    aliases, through a vmalloc alias at the user address's cache colour
+//!    (read-only for a read pin).
 //! 4. Run the vector on the target CPU from an IPI, with interrupts off,
 //!    then mark the task it interrupted for an rseq restart, as
 //!    membarrier's rseq fence does. An offline CPU runs no thread; the
@@ -38,32 +41,28 @@
 //!    serialised with other callers by a mutex.
 //!
 //! The caller is never migrated and its affinity is left alone. Every
-//! pin, alias and budget share is released when the call returns.
+//! pin, alias and budget share is released when the call returns. Where
+//! the data cache does not alias, a call takes nothing from the heap: the
+//! ABI bounds a vector (`VEC_LEN_MAX` operations of two operands of at
+//! most two pages), so fixed-size tables on the stack hold it.
 
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     cpu::{CpuId, HotplugReadGuard},
     cpu_opv::{
         colour_span, engine, force_vmap, restart_interrupted_rseq, AliasAccount, BudgetGrant,
-        DirectRead, DirectWrite, OfflineGuard, Windows, NR_FLAG, VEC_LEN_MAX_FLAG,
+        OfflineGuard, Pins, Windows, NR_FLAG, OPERAND_PAGES, VEC_LEN_MAX_FLAG,
     },
     page::PAGE_SIZE,
     preempt::PreemptGuard,
     prelude::*,
     smp,
     uaccess::{UserPtr, UserSlice},
-    user_pages::{self, pages_spanned, MmapReadGuard, PinnedPages, ReadOnly, Writable},
+    user_pages::{self, pages_spanned, MmapReadGuard, ReadOnly, Writable},
     vmap::Alias,
 };
 
 const __LOG_PREFIX: &[u8] = b"cpu_opv\0";
-
-/// An operand of at most `DATA_LEN_MAX` (one page) bytes spans at most
-/// two pages.
-const OPERAND_PAGES: usize = 2;
-
-type ReadPin = PinnedPages<OPERAND_PAGES, ReadOnly>;
-type WritePin = PinnedPages<OPERAND_PAGES, Writable>;
 
 /// Answers the questions the flags ask; they take no vector.
 fn query(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
@@ -77,34 +76,19 @@ fn query(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
     }
 }
 
-/// Copies `n` (at most `VEC_LEN_MAX`) operations from user space.
-fn copy_ops(ops: UserPtr, n: usize) -> Result<KVec<engine::RawOp>> {
-    let mut raw = KVec::with_capacity(n, GFP_KERNEL)?;
+/// Copies `n` (1 to `VEC_LEN_MAX`) operations from user space and checks
+/// them. Not inlined, so that the copy does not take room on the stack for
+/// the rest of the call.
+#[inline(never)]
+fn copy_vector(ops: UserPtr, n: usize) -> Result<engine::Vector> {
+    let mut raw = [engine::RawOp::default(); engine::VEC_LEN_MAX];
+    let raw = raw.get_mut(..n).ok_or(EINVAL)?;
     let size = n * core::mem::size_of::<engine::RawOp>();
     let mut reader = UserSlice::new(ops, size).reader();
-    for _ in 0..n {
-        raw.push(reader.read::<engine::RawOp>()?, GFP_KERNEL)?;
+    for r in raw.iter_mut() {
+        *r = reader.read::<engine::RawOp>()?;
     }
-    Ok(raw)
-}
-
-/// The pages pinned for one operand, with the access its operation needs.
-enum Pin {
-    Read(engine::Src, ReadPin),
-    Write(engine::Dst, WritePin),
-}
-
-impl Pin {
-    /// Whether the operand must be reached through a vmalloc alias: it
-    /// crosses a page or lies in highmem, or `vmap_all` asks for it (the
-    /// data cache aliases, or debugfs forces aliases).
-    fn needs_alias(&self, vmap_all: bool) -> bool {
-        vmap_all
-            || !match self {
-                Pin::Read(_, p) => p.has_direct_address(),
-                Pin::Write(_, p) => p.has_direct_address(),
-            }
-    }
+    engine::Vector::decode(raw).map_err(|_| EINVAL)
 }
 
 /// How many times a call tries to pin its operands before it gives up
@@ -120,10 +104,17 @@ const PIN_TRIES: usize = 4;
 /// and exclusive, so a later write pin of the same page needs no
 /// copy-on-write and reaches the same page. Operands are bound by slot,
 /// so the order does not matter otherwise.
+///
+/// Walks the slots by index, twice, rather than chaining iterators over
+/// the vector, whose state would take hundreds of bytes of stack.
 fn pin_order(v: &engine::Vector) -> impl Iterator<Item = engine::Use> + '_ {
-    let reads = v.operands().filter(|u| matches!(u, engine::Use::Read(_)));
-    let writes = v.operands().filter(|u| matches!(u, engine::Use::Write(_)));
-    Iterator::chain(reads, writes)
+    let ops = v.ops();
+    let slots = 2 * ops.len();
+    (0..2 * slots).filter_map(move |i| {
+        let (writes, slot) = (i >= slots, i.checked_rem(slots)?);
+        let u = (*ops.get(slot / 2)?.operands().get(slot % 2)?)?;
+        (matches!(u, engine::Use::Write(_)) == writes).then_some(u)
+    })
 }
 
 /// The user range of an operand.
@@ -131,69 +122,70 @@ fn range(o: &engine::Operand) -> Result<(UserPtr, usize)> {
     Ok((usize::try_from(o.addr).map_err(|_| EFAULT)?, o.len as usize))
 }
 
-/// The pins of every operand of a vector and the budget share of their
-/// aliases. The fields drop in order: the pins, then the share.
-struct Pinned {
-    pins: KVec<Pin>,
-    _grant: Option<BudgetGrant>,
-}
-
-/// Reserves the vmalloc budget for the aliases the vector may need and
-/// pins the pages of every operand, each with the access its operation
-/// needs, never holding a pin or the budget while something slow is
-/// waited for: the mmap lock is taken first, with nothing held; the
-/// budget share is taken under it only if free (otherwise the lock is
-/// dropped and the budget waited for); the pages are pinned only if
-/// present ([`PinnedPages::pin_nofault`]). If one is not, or a read pin
-/// could not yet move its page out of a movable zone, the pins and the
-/// budget are released, every operand is faulted in, and the call starts
-/// over, `PIN_TRIES` times at most, then fails with `EAGAIN`. A fault the
-/// operand cannot take is `EFAULT`, or `EAGAIN` if its `expect_fault`
-/// byte is set and a touch from user space may help (see
-/// [`MmapReadGuard::maps_for`]).
-fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinned> {
+/// Reserves the vmalloc budget for the aliases the vector may need
+/// (`vmap_all`) and pins the pages of every operand, each with the access
+/// its operation needs, never holding a pin or the budget while something
+/// slow is waited for: the budget is waited for first, with nothing held;
+/// the mmap lock is then taken without waiting if a share is held
+/// (otherwise the share is returned and the lock waited for); the pages
+/// are pinned only if present ([`PinnedPages::pin_nofault`]). If one is
+/// not, or a read pin could not yet move its page out of a movable zone,
+/// the pins and the budget are released, every operand is faulted in, and
+/// the call starts over, `PIN_TRIES` times at most, then fails with
+/// `EAGAIN`. A fault the operand cannot take is `EFAULT`, or `EAGAIN` if
+/// its `expect_fault` byte is set and a touch from user space may help
+/// (see [`MmapReadGuard::maps_for`]).
+///
+/// Fills `pins` (empty) and returns the budget share, which the caller
+/// must drop after the pins. On failure `pins` is empty.
+///
+/// [`PinnedPages::pin_nofault`]: kernel::user_pages::PinnedPages::pin_nofault
+fn pin_operands(
+    v: &engine::Vector,
+    vmap_all: bool,
+    span: usize,
+    pins: &mut Pins,
+) -> Result<Option<BudgetGrant>> {
     // Reserved in one step, so that no caller holds part of the budget
     // while it waits for more (callers would deadlock each other), from
     // the operand addresses, before anything is pinned.
-    let need: usize = v
-        .operands()
+    let need: usize = pin_order(v)
         .map(|u| alias_bytes(u.operand(), vmap_all, span))
         .sum();
-    // Room for every pin: pushing never allocates, so that `ENOMEM`
-    // below can only come from pinning.
-    let count = v.operands().count();
-    let mut pins = KVec::with_capacity(count, GFP_KERNEL)?;
     let mut tried = 0;
     loop {
-        let mm = MmapReadGuard::lock_current()?;
         let grant = if need == 0 {
             None
-        } else if let Some(g) = BudgetGrant::try_reserve(need)? {
-            Some(g)
         } else {
-            drop(mm);
-            BudgetGrant::wait_for(need)?;
+            Some(BudgetGrant::reserve(need)?)
+        };
+        let mm = match &grant {
+            None => Some(MmapReadGuard::lock_current()?),
+            Some(_) => MmapReadGuard::try_lock_current()?,
+        };
+        let Some(mm) = mm else {
+            // The lock is contended: return the share, wait for the lock
+            // holding nothing, then queue for the budget again.
+            drop(grant);
+            drop(MmapReadGuard::lock_current()?);
+            tried += 1;
+            if tried == PIN_TRIES {
+                return Err(EAGAIN);
+            }
             continue;
         };
-        let res = pin_nofault(v, &mm, &mut pins);
+        let res = pin_nofault(v, &mm, pins);
         drop(mm);
-        match res {
-            Ok(()) => {
-                return Ok(Pinned {
-                    pins,
-                    _grant: grant,
-                })
-            }
-            Err(e) => {
-                // The pins taken go first, then the share, on every path
-                // out of here.
-                drop(pins);
-                drop(grant);
-                if e != EFAULT && e != ENOMEM {
-                    return Err(e);
-                }
-                // 6.12's KVec has no clear(): take a new one.
-                pins = KVec::with_capacity(count, GFP_KERNEL)?;
+        if res.is_ok() {
+            return Ok(grant);
+        }
+        // The pins taken go first, then the share, on every path out of
+        // here.
+        pins.clear();
+        drop(grant);
+        if let Err(e) = res {
+            if e != EFAULT && e != ENOMEM {
+                return Err(e);
             }
         }
         tried += 1;
@@ -204,23 +196,19 @@ fn pin_operands(v: &engine::Vector, vmap_all: bool, span: usize) -> Result<Pinne
     }
 }
 
-/// Pins, into `pins` (empty, with room for every operand), every operand
-/// whose pages are present, with the caller's mmap lock held (`mm`):
-/// `EFAULT` if one is not, `ENOMEM` if a read pin could not move a page
-/// out of a movable zone. On failure the pins taken stay in `pins`.
-fn pin_nofault(v: &engine::Vector, mm: &MmapReadGuard, pins: &mut KVec<Pin>) -> Result {
+/// Pins, into `pins` (empty), every operand whose pages are present, with
+/// the caller's mmap lock held (`mm`): `EFAULT` if one is not, `ENOMEM` if
+/// a read pin could not move a page out of a movable zone. On failure the
+/// pins taken stay in `pins`.
+fn pin_nofault(v: &engine::Vector, mm: &MmapReadGuard, pins: &mut Pins) -> Result {
     for u in pin_order(v) {
-        let (addr, len) = range(u.operand())?;
-        let pin = match u {
-            engine::Use::Read(s) => Pin::Read(s, ReadPin::pin_nofault(mm, addr, len)?),
-            engine::Use::Write(d) => Pin::Write(d, WritePin::pin_nofault(mm, addr, len)?),
-        };
-        pins.push(pin, GFP_KERNEL)?;
+        pins.pin_nofault(mm, &u)?;
     }
     Ok(())
 }
 
 /// Faults in every operand for the access it needs, holding no pin.
+#[inline(never)]
 fn fault_in(v: &engine::Vector) -> Result {
     for u in pin_order(v) {
         let o = u.operand();
@@ -254,66 +242,56 @@ fn mapped_for(u: engine::Use, addr: UserPtr, len: usize) -> Result<bool> {
     })
 }
 
-/// The vmalloc space an operand's alias may take, guard page included,
-/// known before it is pinned: an operand needs an alias if it crosses a
-/// page, if it may lie in highmem, or if `vmap_all` asks for one.
+/// The vmalloc space an operand's alias takes, guard page included, known
+/// before it is pinned: none unless `vmap_all` (every operand gets one).
 fn alias_bytes(o: &engine::Operand, vmap_all: bool, span: usize) -> usize {
     let pages = range(o)
         .ok()
         .and_then(|(addr, len)| pages_spanned(addr, len))
         .unwrap_or(0);
-    if pages == 0 || !(vmap_all || pages > 1 || cfg!(CONFIG_HIGHMEM)) {
+    if pages == 0 || !vmap_all {
         return 0;
     }
     Alias::<OPERAND_PAGES, ReadOnly>::area_size(pages, span) + PAGE_SIZE
 }
 
-/// The kernel mapping of one operand's pin.
+/// The vmalloc alias of one operand's pin.
 enum Mapping<'a> {
-    DirectRead(DirectRead<'a, OPERAND_PAGES, ReadOnly>),
-    DirectWrite(DirectWrite<'a, OPERAND_PAGES>),
-    AliasRead(Alias<'a, OPERAND_PAGES, ReadOnly>),
-    AliasWrite(Alias<'a, OPERAND_PAGES, Writable>),
+    Read(Alias<'a, OPERAND_PAGES, ReadOnly>),
+    Write(Alias<'a, OPERAND_PAGES, Writable>),
 }
 
-/// A mapping and, for an alias, the count of its vmalloc space, which the
-/// field order drops after the alias is freed.
+/// An alias and the count of its vmalloc space, which the field order
+/// drops after the alias is freed.
 struct Mapped<'a> {
     view: Mapping<'a>,
-    _account: Option<AliasAccount>,
+    _account: AliasAccount,
 }
 
-/// Maps `pin` into the kernel: directly unless `alias`, else through a
-/// vmalloc alias at colour span `span`.
-fn map(pin: &Pin, alias: bool, span: usize) -> Result<Mapped<'_>> {
-    let view = match pin {
-        Pin::Read(_, p) => match DirectRead::new(p).filter(|_| !alias) {
-            Some(d) => Mapping::DirectRead(d),
-            None => Mapping::AliasRead(Alias::new(p, span)?),
-        },
-        Pin::Write(_, p) => match DirectWrite::new(p).filter(|_| !alias) {
-            Some(d) => Mapping::DirectWrite(d),
-            None => Mapping::AliasWrite(Alias::new(p, span)?),
-        },
+/// Maps the pin of operand `u` into the kernel through a vmalloc alias at
+/// colour span `span`.
+fn map<'a>(pins: &'a Pins, u: &engine::Use, span: usize) -> Result<Mapped<'a>> {
+    let view = match u {
+        engine::Use::Read(s) => Mapping::Read(Alias::new(pins.read_pin(s).ok_or(EFAULT)?, span)?),
+        engine::Use::Write(d) => {
+            Mapping::Write(Alias::new(pins.write_pin(d).ok_or(EFAULT)?, span)?)
+        }
     };
     let vm_bytes = match &view {
-        Mapping::AliasRead(a) => Some(a.vm_bytes()),
-        Mapping::AliasWrite(a) => Some(a.vm_bytes()),
-        _ => None,
+        Mapping::Read(a) => a.vm_bytes(),
+        Mapping::Write(a) => a.vm_bytes(),
     };
     Ok(Mapped {
         view,
-        _account: vm_bytes.map(AliasAccount::new),
+        _account: AliasAccount::new(vm_bytes),
     })
 }
 
-/// Binds the operand of `pin` to its mapping `m`.
-fn bind<'a>(windows: &mut Windows<'a>, pin: &Pin, m: &'a Mapped<'a>) -> Result {
-    match (pin, &m.view) {
-        (Pin::Read(s, _), Mapping::DirectRead(d)) => windows.bind_read(s, d),
-        (Pin::Read(s, _), Mapping::AliasRead(a)) => windows.bind_read(s, a),
-        (Pin::Write(d, _), Mapping::DirectWrite(w)) => windows.bind_write(d, w),
-        (Pin::Write(d, _), Mapping::AliasWrite(a)) => windows.bind_write(d, a),
+/// Binds operand `u` to its alias `m`.
+fn bind_alias<'a>(windows: &mut Windows<'a>, u: &engine::Use, m: &'a Mapped<'a>) -> Result {
+    match (u, &m.view) {
+        (engine::Use::Read(s), Mapping::Read(a)) => windows.bind_read(s, a),
+        (engine::Use::Write(d), Mapping::Write(a)) => windows.bind_write(d, a),
         _ => Err(EINVAL),
     }
 }
@@ -360,30 +338,56 @@ fn cpu_opv(ops: UserPtr, opcnt: i32, cpu: i32, flags: i32) -> Result<usize> {
     if !cpu.in_current_affinity() {
         return Err(EINVAL);
     }
-    let raw = copy_ops(ops, n)?;
-    let v = engine::Vector::decode(&raw).map_err(|_| EINVAL)?;
+    // Borrowed, not moved out of the result: a move would be another copy
+    // of the vector on the stack.
+    let decoded = copy_vector(ops, n);
+    let v = decoded.as_ref().map_err(|e| *e)?;
 
     // Where the data cache aliases, the direct map of a page may sit at
     // another colour than the user mapping: every operand then goes
     // through an alias at the user address's colour.
     let vmap_all = force_vmap() || kernel::vmap::colour_span() > PAGE_SIZE;
     let span = colour_span();
-    let held = pin_operands(&v, vmap_all, span)?;
-    let pins = &held.pins;
-    let mut maps = KVec::with_capacity(pins.len(), GFP_KERNEL)?;
-    for p in pins.iter() {
-        maps.push(map(p, p.needs_alias(vmap_all), span)?, GFP_KERNEL)?;
-    }
-    let mut windows = Windows::new();
-    for (p, m) in pins.iter().zip(maps.iter()) {
-        bind(&mut windows, p, m)?;
-    }
-    if !windows.covers(&v) {
+    // Declared in this order so that the pins are dropped first, then the
+    // budget share.
+    let _grant;
+    let mut pins = Pins::new();
+    _grant = pin_operands(v, vmap_all, span, &mut pins)?;
+    run_pinned(cpu, v, &pins, vmap_all, span)
+}
+
+/// Runs the vector `v`, whose operands `pins` holds, on `cpu`: through
+/// local mappings of the pins, or through vmalloc aliases if `vmap_all`.
+/// Not inlined: its frame is not on the stack while operands are pinned
+/// or faulted in.
+#[inline(never)]
+fn run_pinned(
+    cpu: CpuId,
+    v: &engine::Vector,
+    pins: &Pins,
+    vmap_all: bool,
+    span: usize,
+) -> Result<usize> {
+    let mut maps = KVec::new();
+    let mut windows = if vmap_all {
+        maps.reserve(v.operands().count(), GFP_KERNEL)?;
+        for u in v.operands() {
+            maps.push(map(pins, &u, span)?, GFP_KERNEL)?;
+        }
+        let mut w = Windows::views()?;
+        for (u, m) in v.operands().zip(maps.iter()) {
+            bind_alias(&mut w, &u, m)?;
+        }
+        w
+    } else {
+        Windows::pins(pins)
+    };
+    if !windows.covers(v) {
         pr_warn!("vector operand left unbound\n");
         return Err(EFAULT);
     }
 
-    let res = run_on(cpu, &v, &mut windows)?;
+    let res = run_on(cpu, v, &mut windows)?;
     if windows.missed() {
         pr_warn!("vector accessed memory outside its operands\n");
         return Err(EFAULT);

@@ -9,83 +9,108 @@
 #include <linux/debugfs.h>
 #include <linux/init.h>
 #include <linux/irqflags.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/rseq.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/spinlock.h>
 #include <linux/syscalls.h>
-#include <linux/wait.h>
 
 static DEFINE_MUTEX(cpu_opv_offline_mutex);
-static DECLARE_WAIT_QUEUE_HEAD(cpu_opv_budget_wq);
-static atomic_long_t cpu_opv_budget_used;
+static DEFINE_SPINLOCK(cpu_opv_budget_lock);
+static LIST_HEAD(cpu_opv_budget_queue);
+static unsigned long cpu_opv_budget_used;
 static bool cpu_opv_force_vmap_flag;
 static unsigned long cpu_opv_budget_bytes = CPU_OPV_VMAP_BUDGET;
 static atomic_long_t cpu_opv_alias_bytes;
 static unsigned long cpu_opv_alias_bytes_peak;
 
-/* Whether @bytes more fit in the budget when @used bytes are reserved. */
-static bool cpu_opv_budget_fits(long used, unsigned long bytes)
-{
-	return used + bytes <= CPU_OPV_VMAP_BUDGET;
-}
+/* A caller waiting for its share of the budget, in arrival order. */
+struct cpu_opv_budget_waiter {
+	struct list_head node;
+	struct task_struct *task;
+	unsigned long bytes;
+	bool granted;
+};
 
-static bool cpu_opv_budget_try(unsigned long bytes)
+/*
+ * Grants the budget to the waiters at the head of the queue, in order,
+ * for as long as the first one fits. Called with cpu_opv_budget_lock held.
+ */
+static void cpu_opv_budget_grant(void)
 {
-	long used = atomic_long_read(&cpu_opv_budget_used);
+	struct cpu_opv_budget_waiter *w, *next;
 
-	do {
-		if (!cpu_opv_budget_fits(used, bytes))
-			return false;
-	} while (!atomic_long_try_cmpxchg(&cpu_opv_budget_used, &used,
-					  used + bytes));
-	return true;
+	lockdep_assert_held(&cpu_opv_budget_lock);
+	list_for_each_entry_safe(w, next, &cpu_opv_budget_queue, node) {
+		if (cpu_opv_budget_used + w->bytes > CPU_OPV_VMAP_BUDGET)
+			break;
+		cpu_opv_budget_used += w->bytes;
+		list_del_init(&w->node);
+		w->granted = true;
+		wake_up_process(w->task);
+	}
 }
 
 /**
- * cpu_opv_budget_try_reserve() - Reserve vmalloc space for kernel aliases.
+ * cpu_opv_budget_reserve() - Reserve vmalloc space for kernel aliases.
  * @bytes: Bytes of vmalloc space, guard pages included.
  *
- * Never waits, so that a caller may hold the mmap lock meanwhile; see
- * cpu_opv_budget_wait().
+ * Waits until the calls in flight leave room for @bytes. Callers are
+ * served in the order they arrive: one that does not fit holds up those
+ * behind it, so that a stream of small reservations cannot starve a large
+ * one. The caller must hold nothing that others wait for.
  *
- * Return: 0 with @bytes reserved, -EAGAIN if the calls in flight hold too
- * much of CPU_OPV_VMAP_BUDGET now, or -ENOMEM if @bytes exceeds it all.
+ * Context: Process context; may sleep.
+ * Return: 0 with @bytes reserved, -ENOMEM if @bytes exceeds the whole
+ * budget, or -EINTR if a fatal signal arrived while waiting.
  */
-int cpu_opv_budget_try_reserve(unsigned long bytes)
+int cpu_opv_budget_reserve(unsigned long bytes)
 {
-	if (bytes > CPU_OPV_VMAP_BUDGET)
-		return -ENOMEM;
-	return cpu_opv_budget_try(bytes) ? 0 : -EAGAIN;
-}
+	struct cpu_opv_budget_waiter w = { .task = current, .bytes = bytes };
+	int ret = 0;
 
-/**
- * cpu_opv_budget_wait() - Wait until vmalloc space for aliases is free.
- * @bytes: Bytes the caller is about to try to reserve.
- *
- * Reserves nothing: another call may take the space first, and the
- * caller then waits again. The caller must hold nothing others wait for.
- *
- * Return: 0, -ENOMEM if @bytes exceeds the whole budget, or -EINTR if a
- * fatal signal arrived while waiting.
- */
-int cpu_opv_budget_wait(unsigned long bytes)
-{
 	if (bytes > CPU_OPV_VMAP_BUDGET)
 		return -ENOMEM;
-	if (wait_event_killable(cpu_opv_budget_wq,
-				cpu_opv_budget_fits(atomic_long_read(&cpu_opv_budget_used),
-						    bytes)))
-		return -EINTR;
-	return 0;
+	spin_lock(&cpu_opv_budget_lock);
+	if (list_empty(&cpu_opv_budget_queue) &&
+	    cpu_opv_budget_used + bytes <= CPU_OPV_VMAP_BUDGET) {
+		cpu_opv_budget_used += bytes;
+		goto out;
+	}
+	list_add_tail(&w.node, &cpu_opv_budget_queue);
+	for (;;) {
+		set_current_state(TASK_KILLABLE);
+		spin_unlock(&cpu_opv_budget_lock);
+		schedule();
+		spin_lock(&cpu_opv_budget_lock);
+		if (w.granted)
+			break;
+		if (fatal_signal_pending(current)) {
+			list_del(&w.node);
+			/* Those behind may fit now that this one is gone. */
+			cpu_opv_budget_grant();
+			ret = -EINTR;
+			break;
+		}
+	}
+	__set_current_state(TASK_RUNNING);
+out:
+	spin_unlock(&cpu_opv_budget_lock);
+	return ret;
 }
 
 /**
  * cpu_opv_budget_release() - Return vmalloc space to the budget.
- * @bytes: What cpu_opv_budget_try_reserve() reserved.
+ * @bytes: What cpu_opv_budget_reserve() reserved.
  */
 void cpu_opv_budget_release(unsigned long bytes)
 {
-	atomic_long_sub(bytes, &cpu_opv_budget_used);
-	wake_up_all(&cpu_opv_budget_wq);
+	spin_lock(&cpu_opv_budget_lock);
+	cpu_opv_budget_used -= bytes;
+	cpu_opv_budget_grant();
+	spin_unlock(&cpu_opv_budget_lock);
 }
 
 /**

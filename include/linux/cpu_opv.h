@@ -17,8 +17,7 @@
 #define CPU_OPV_VMAP_BUDGET		(CPU_OPV_VMAP_BUDGET_PAGES * PAGE_SIZE)
 
 long do_cpu_opv(unsigned long ops, int opcnt, int cpu, int flags);
-int cpu_opv_budget_try_reserve(unsigned long bytes);
-int cpu_opv_budget_wait(unsigned long bytes);
+int cpu_opv_budget_reserve(unsigned long bytes);
 void cpu_opv_budget_release(unsigned long bytes);
 void cpu_opv_alias_account(long bytes);
 int cpu_opv_offline_lock(void);

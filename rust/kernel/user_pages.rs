@@ -199,6 +199,27 @@ impl MmapReadGuard {
         })
     }
 
+    /// Takes the current task's mmap lock for reading if no one holds it
+    /// for writing or waits to, without waiting: `None` if it is taken.
+    ///
+    /// Fails with `EFAULT` if the task has no user address space.
+    pub fn try_lock_current() -> Result<Option<Self>> {
+        // SAFETY: As in `lock_current()`.
+        let mm = unsafe { (*bindings::get_current()).mm };
+        if mm.is_null() {
+            return Err(EFAULT);
+        }
+        // SAFETY: `mm` is the current task's mm, alive while it runs.
+        if !unsafe { bindings::mmap_read_trylock(mm) } {
+            return Ok(None);
+        }
+        // INVARIANT: The lock of the current task's mm was just taken.
+        Ok(Some(Self {
+            mm,
+            _not_send: PhantomData,
+        }))
+    }
+
     /// Whether a touch of `[addr, addr + len)` from user space, followed
     /// by a new pin, cannot succeed where a pin of the range failed with
     /// `EFAULT`, as the mappings stand while the lock is held. Nothing is
@@ -397,50 +418,94 @@ impl<const N: usize, A: Access> PinnedPages<N, A> {
         self.addr
     }
 
-    /// The kernel's permanent mapping of the user address the range
-    /// starts at, when the range lies in one page that the kernel maps
-    /// permanently (not highmem).
-    fn lowmem_address(&self) -> Option<*mut u8> {
-        if self.count != 1 {
-            return None;
-        }
-        let page = self.pages[0];
-        // SAFETY: By the type invariant the page is pinned, hence valid.
-        if unsafe { bindings::PageHighMem(page) } {
-            return None;
-        }
-        // SAFETY: The page is valid and not in highmem, so the direct map
-        // holds it.
-        let base = unsafe { bindings::lowmem_page_address(page) };
-        // The offset is below `PAGE_SIZE`, inside the page.
-        Some(base.cast::<u8>().wrapping_add(self.addr & (PAGE_SIZE - 1)))
-    }
-
-    /// Whether the range can be reached through the kernel's permanent
-    /// mapping: it lies in one page, not in highmem.
-    pub fn has_direct_address(&self) -> bool {
-        self.lowmem_address().is_some()
-    }
-
-    /// The kernel address of the start of the range, for reading only,
-    /// when [`Self::has_direct_address`]; it stays valid for as long as
-    /// the pin lives.
-    pub fn direct_address(&self) -> Option<*const u8> {
-        self.lowmem_address().map(|p| p.cast_const())
-    }
-
     /// The pinned pages, for mapping them elsewhere in the kernel.
     pub(crate) fn raw_pages(&self) -> &[*mut bindings::page] {
         &self.pages[..self.count]
     }
 }
 
-impl<const N: usize> PinnedPages<N, Writable> {
-    /// The kernel address of the start of the range, for reading and
-    /// writing, when [`Self::has_direct_address`]; it stays valid for as
-    /// long as the pin lives. Only a write pin has one.
-    pub fn direct_address_mut(&self) -> Option<*mut u8> {
-        self.lowmem_address()
+impl<A: Access> PinnedPages<2, A> {
+    /// Runs `f` with the pinned range mapped into the kernel, from its
+    /// user address to the end of its last page: one [`MappedPart`] per
+    /// page, in address order.
+    ///
+    /// Each page is mapped with `kmap_local_page()`: the direct map where
+    /// the page has one, a slot of the CPU's own mapping stack for a
+    /// highmem page. So no vmalloc space is taken and no TLB of another
+    /// CPU is flushed, and the mappings must nest: they are undone, in
+    /// reverse order, when `f` returns. Any context may call this,
+    /// interrupt handlers included. Where the data cache can alias, these
+    /// mappings need not have the colour of the user address.
+    pub fn with_mapped<R>(&self, f: impl FnOnce(&[MappedPart<'_, A>]) -> R) -> R {
+        let offset = self.addr & (PAGE_SIZE - 1);
+        // SAFETY: By the type invariant the first page is pinned, so it
+        // stays allocated until `self` is dropped, after this returns.
+        let first = unsafe { bindings::kmap_local_page(self.pages[0]) }.cast::<u8>();
+        let head = MappedPart::new(first.wrapping_add(offset), PAGE_SIZE - offset);
+        let res = if self.count == 2 {
+            // SAFETY: As above: `count` is 2, so the second page is pinned.
+            let second = unsafe { bindings::kmap_local_page(self.pages[1]) }.cast::<u8>();
+            let res = f(&[head, MappedPart::new(second, PAGE_SIZE)]);
+            // SAFETY: Mapped above, after `first`: undone first. `f` has
+            // returned, and the parts it was lent cannot outlive the call.
+            unsafe { bindings::kunmap_local(second.cast()) };
+            res
+        } else {
+            f(&[head])
+        };
+        // SAFETY: Mapped above; every later mapping of this call is undone.
+        unsafe { bindings::kunmap_local(first.cast()) };
+        res
+    }
+}
+
+/// One page of a pinned range mapped by [`PinnedPages::with_mapped`]:
+/// `len` bytes from a kernel address, readable, and writable if the pin
+/// is [`Writable`], for as long as the value lives (`'m`, the call that
+/// lent it).
+///
+/// # Invariants
+///
+/// `addr` is mapped for `len` bytes, readable, and writable if `A` is
+/// [`Writable`], for `'m`.
+pub struct MappedPart<'m, A: Access> {
+    addr: *mut u8,
+    len: usize,
+    _mapping: PhantomData<(&'m (), A)>,
+}
+
+impl<A: Access> MappedPart<'_, A> {
+    fn new(addr: *mut u8, len: usize) -> Self {
+        // INVARIANT: Made only by `with_mapped()`, for its pages' mappings,
+        // which last until its callback returns.
+        Self {
+            addr,
+            len,
+            _mapping: PhantomData,
+        }
+    }
+
+    /// The kernel address of the part, for reading `len()` bytes.
+    pub fn addr(&self) -> *const u8 {
+        self.addr.cast_const()
+    }
+
+    /// How many bytes the part maps.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always `false`: a part maps at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl MappedPart<'_, Writable> {
+    /// The kernel address of the part, for reading and writing `len()`
+    /// bytes. Only a part of a write pin has one.
+    pub fn addr_mut(&self) -> *mut u8 {
+        self.addr
     }
 }
 

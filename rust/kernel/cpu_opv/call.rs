@@ -9,19 +9,29 @@
 
 use super::engine;
 use crate::{
+    alloc::{flags::GFP_KERNEL, KVec},
     bindings,
     page::PAGE_SIZE,
     prelude::*,
     uaccess::UserPtr,
-    user_pages::{Access, PinnedPages, ReadOnly, Writable},
+    user_pages::{Access, MappedPart, MmapReadGuard, PinnedPages, ReadOnly, Writable},
     vmap::Alias,
 };
 use core::{marker::PhantomData, ptr};
 
-/// A kernel mapping through which the operand bound to a slot of
-/// [`Windows`] is reached: the direct map of a pin's one lowmem page, or a
-/// vmalloc alias of its pages. A [`View<Writable>`] is a writable mapping
-/// of pages pinned for writing.
+/// An operand of at most `DATA_LEN_MAX` (one page) bytes spans at most
+/// two pages.
+pub const OPERAND_PAGES: usize = 2;
+
+/// The pages of one operand, pinned for reading.
+pub type ReadPin = PinnedPages<OPERAND_PAGES, ReadOnly>;
+
+/// The pages of one operand, pinned for writing.
+pub type WritePin = PinnedPages<OPERAND_PAGES, Writable>;
+
+/// A contiguous kernel mapping through which the operand bound to a slot
+/// of [`Windows`] is reached: a vmalloc alias of its pinned pages. A
+/// [`View<Writable>`] is a writable mapping of pages pinned for writing.
 ///
 /// # Safety
 ///
@@ -41,56 +51,6 @@ pub unsafe trait View<A: Access> {
 /// The bytes from `addr` to the end of its `pages` pages.
 fn bytes_to_end(addr: UserPtr, pages: usize) -> usize {
     pages * PAGE_SIZE - (addr & (PAGE_SIZE - 1))
-}
-
-/// The direct map of a read pin of one lowmem page: read only.
-pub struct DirectRead<'a, const N: usize, A: Access>(&'a PinnedPages<N, A>, *const u8);
-
-/// The direct map of a write pin of one lowmem page.
-pub struct DirectWrite<'a, const N: usize>(&'a PinnedPages<N, Writable>, *mut u8);
-
-impl<'a, const N: usize, A: Access> DirectRead<'a, N, A> {
-    /// The direct map of `pin`, if it has one.
-    pub fn new(pin: &'a PinnedPages<N, A>) -> Option<Self> {
-        Some(Self(pin, pin.direct_address()?))
-    }
-}
-
-impl<'a, const N: usize> DirectWrite<'a, N> {
-    /// The direct map of `pin`, if it has one.
-    pub fn new(pin: &'a PinnedPages<N, Writable>) -> Option<Self> {
-        Some(Self(pin, pin.direct_address_mut()?))
-    }
-}
-
-// SAFETY: `direct_address()` is the direct map of the pin's user address
-// (the page's address plus the offset in it) in its one page, which lives
-// for `'a`; it is only ever read through a `View<ReadOnly>`.
-unsafe impl<const N: usize, A: Access> View<ReadOnly> for DirectRead<'_, N, A> {
-    fn user_addr(&self) -> UserPtr {
-        self.0.user_addr()
-    }
-    fn bytes(&self) -> usize {
-        bytes_to_end(self.0.user_addr(), 1)
-    }
-    fn address(&self) -> *mut u8 {
-        self.1.cast_mut()
-    }
-}
-
-// SAFETY: `direct_address_mut()` is the direct map of the user address of
-// a write pin (the page's address plus the offset in it) in its one page,
-// which lives for `'a`.
-unsafe impl<const N: usize> View<Writable> for DirectWrite<'_, N> {
-    fn user_addr(&self) -> UserPtr {
-        self.0.user_addr()
-    }
-    fn bytes(&self) -> usize {
-        bytes_to_end(self.0.user_addr(), 1)
-    }
-    fn address(&self) -> *mut u8 {
-        self.1
-    }
 }
 
 // SAFETY: An alias maps all pages of its pin, read-only for a read pin,
@@ -124,98 +84,329 @@ unsafe impl<const N: usize> View<Writable> for Alias<'_, N, Writable> {
     }
 }
 
+/// How the operand of a slot is reached.
+#[derive(Clone, Copy)]
+enum Reach<'a> {
+    /// Through a local mapping of each page pinned for reading, made for
+    /// each access ([`PinnedPages::with_mapped`]).
+    ReadPin(&'a ReadPin),
+    /// As above, the pages pinned for writing.
+    WritePin(&'a WritePin),
+    /// Through a contiguous mapping, for reading only.
+    Read(*const u8),
+    /// Through a contiguous writable mapping of pages pinned for writing.
+    Write(*mut u8),
+}
+
 /// Where the operand of one slot is reached in the kernel.
 #[derive(Clone, Copy)]
-struct Window {
-    kernel: *mut u8,
+struct Window<'a> {
+    reach: Reach<'a>,
     user: u64,
     len: u32,
 }
 
-/// Kernel mappings of the operands of a vector, for [`engine::run`]: each
-/// operand is reached through the mapping of the pages pinned for it
-/// alone, found by its slot, never by its address, so running the vector
-/// never faults and never touches memory pinned for another operand. An
-/// operand is only served by the window bound for its own address and
-/// length, even when asked for by another vector than the one bound.
-/// Operands that are written can only be bound to writable mappings of
-/// pages pinned for writing ([`View<Writable>`]), and stores go only to
-/// those.
+impl Window<'_> {
+    /// Whether the window may be written through.
+    fn writable(&self) -> bool {
+        matches!(self.reach, Reach::WritePin(_) | Reach::Write(_))
+    }
+}
+
+/// The kernel addresses of an operand while an access runs: at most two
+/// contiguous parts, one per page or one for a contiguous mapping.
 ///
 /// # Invariants
 ///
-/// Each `Some` entry of `read` maps, for reading, the `len` bytes at user
-/// address `user`, at the same offset within a page as `user`; each
-/// `Some` entry of `write` maps them writable, from pages pinned for
-/// writing. The pins and mappings live for at least `'a`.
-pub struct Windows<'a> {
-    read: [Option<Window>; engine::OPERANDS_MAX],
-    write: [Option<Window>; engine::OPERANDS_MAX],
-    missed: bool,
-    _maps: PhantomData<&'a ()>,
+/// `addr[i]` is mapped for `len[i]` bytes, `len[0]` is not zero, and the
+/// parts hold the operand's bytes in order, for as long as the value is
+/// lent to the access; writable if the window it comes from is.
+struct Parts {
+    addr: [*mut u8; 2],
+    len: [usize; 2],
 }
 
-// SAFETY: The windows are addresses in the kernel's direct map or vmalloc
-// space, valid on every CPU; the engine may run on another CPU while the
-// task that made them waits.
-unsafe impl Send for Windows<'_> {}
+impl Parts {
+    /// The kernel address of byte `i` (below the operand's length) and how
+    /// many bytes from there on are contiguous.
+    fn at(&self, i: usize) -> (*mut u8, usize) {
+        if i < self.len[0] {
+            (self.addr[0].wrapping_add(i), self.len[0] - i)
+        } else {
+            let i = i - self.len[0];
+            (self.addr[1].wrapping_add(i), self.len[1].saturating_sub(i))
+        }
+    }
 
-impl Default for Windows<'_> {
+    /// Parts covering `len` bytes from mapped pages, or `None` if the
+    /// pages map fewer.
+    fn of_pages(pages: &[(*mut u8, usize)], len: usize) -> Option<Self> {
+        let (first, second) = match pages {
+            [a] => (*a, (ptr::null_mut(), 0)),
+            [a, b] => (*a, *b),
+            _ => return None,
+        };
+        let head = first.1.min(len);
+        if len - head > second.1 {
+            return None;
+        }
+        // INVARIANT: Each part lies within a mapped page; the first is the
+        // start of the operand and the second continues it on the next
+        // page. `len` is at least 1, so `head` is too.
+        Some(Self {
+            addr: [first.0, second.0],
+            len: [head, len - head],
+        })
+    }
+}
+
+/// The kernel addresses and lengths of the mapped pages of a pin.
+fn page_parts<A: Access>(
+    m: &[MappedPart<'_, A>],
+    addr: impl Fn(&MappedPart<'_, A>) -> *mut u8,
+) -> ([(*mut u8, usize); OPERAND_PAGES], usize) {
+    let mut pages = [(ptr::null_mut(), 0); OPERAND_PAGES];
+    for (d, part) in pages.iter_mut().zip(m) {
+        *d = (addr(part), part.len());
+    }
+    (pages, m.len().min(OPERAND_PAGES))
+}
+
+/// Runs `f` with the operand of window `w` mapped: for a pin, its pages
+/// are mapped locally around the call; `None` if they do not hold it.
+fn with_parts<R>(w: &Window<'_>, f: impl FnOnce(&Parts) -> R) -> Option<R> {
+    let len = w.len as usize;
+    match w.reach {
+        Reach::ReadPin(p) => p.with_mapped(|m| {
+            // Cast for the common type only: a read pin's window is never
+            // writable, so nothing is stored through it.
+            let (pages, n) = page_parts(m, |part| part.addr().cast_mut());
+            Parts::of_pages(&pages[..n], len).map(|p| f(&p))
+        }),
+        Reach::WritePin(p) => p.with_mapped(|m| {
+            let (pages, n) = page_parts(m, |part| part.addr_mut());
+            Parts::of_pages(&pages[..n], len).map(|p| f(&p))
+        }),
+        Reach::Read(k) => Parts::of_pages(&[(k.cast_mut(), len)], len).map(|p| f(&p)),
+        Reach::Write(k) => Parts::of_pages(&[(k, len)], len).map(|p| f(&p)),
+    }
+}
+
+/// The pages pinned for one operand, with the access its operation needs.
+enum Pin {
+    Read(ReadPin),
+    Write(WritePin),
+}
+
+/// The pins of the operands of a vector, each in the operand's slot, for
+/// the access its operation needs: a [`ReadPin`] for an operand that is
+/// only read, a [`WritePin`] for one that is written. Each operand has its
+/// own pin, even where operands share an address: a read pin may reach
+/// pages the caller must not write (the zero page, the page cache behind
+/// a private file mapping), so only the operand's own write pin is ever
+/// stored through.
+///
+/// Holds no heap memory: the ABI bounds a vector, so one entry per slot
+/// of the largest one fits in a fixed table (about 1.3 KiB on 64-bit).
+///
+/// # Invariants
+///
+/// The entry of a slot, if any, holds the pages of the operand pinned
+/// into it, from its address on.
+pub struct Pins {
+    slots: [Option<Pin>; engine::OPERANDS_MAX],
+}
+
+impl Default for Pins {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<'a> Windows<'a> {
-    /// No operand bound yet.
+impl Pins {
+    /// No operand pinned. Not inlined: a caller then has it made in place,
+    /// not in a temporary it copies.
+    #[inline(never)]
     pub fn new() -> Self {
+        const EMPTY: Option<Pin> = None;
         Self {
-            read: [None; engine::OPERANDS_MAX],
-            write: [None; engine::OPERANDS_MAX],
-            missed: false,
-            _maps: PhantomData,
+            slots: [EMPTY; engine::OPERANDS_MAX],
         }
     }
 
-    /// The window of `o` in `view`, which must start at `o`'s address and
-    /// map all of it.
-    fn window<A: Access>(o: &engine::Operand, view: &impl View<A>) -> Result<Window> {
-        if view.user_addr() as u64 != o.addr || (o.len as usize) > view.bytes() {
-            return Err(EINVAL);
+    /// Releases every pin.
+    pub fn clear(&mut self) {
+        for s in &mut self.slots {
+            *s = None;
         }
-        Ok(Window {
-            kernel: view.address(),
+    }
+
+    /// Pins the operand of `u` into its slot, for reading or writing as its
+    /// operation needs, if its pages are present
+    /// ([`PinnedPages::pin_nofault`], which gives the errors). A pin the
+    /// slot held is released.
+    pub fn pin_nofault(&mut self, mm: &MmapReadGuard, u: &engine::Use) -> Result {
+        let o = u.operand();
+        let addr = usize::try_from(o.addr).map_err(|_| EFAULT)?;
+        let len = o.len as usize;
+        let slot = self.slots.get_mut(o.slot).ok_or(EINVAL)?;
+        // INVARIANT: The operand's own range is pinned into its slot.
+        *slot = Some(match u {
+            engine::Use::Read(_) => Pin::Read(ReadPin::pin_nofault(mm, addr, len)?),
+            engine::Use::Write(_) => Pin::Write(WritePin::pin_nofault(mm, addr, len)?),
+        });
+        Ok(())
+    }
+
+    /// The read pin of `src`, if it is pinned for reading.
+    pub fn read_pin(&self, src: &engine::Src) -> Option<&ReadPin> {
+        match self.slots.get(src.operand().slot)? {
+            Some(Pin::Read(p)) if p.user_addr() as u64 == src.operand().addr => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The write pin of `dst`, if it is pinned for writing.
+    pub fn write_pin(&self, dst: &engine::Dst) -> Option<&WritePin> {
+        match self.slots.get(dst.operand().slot)? {
+            Some(Pin::Write(p)) if p.user_addr() as u64 == dst.operand().addr => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The window of operand `o` (writable, if `write`) through its pin, if
+    /// it is pinned with the access and its pages hold it.
+    fn window(&self, o: &engine::Operand, write: bool) -> Option<Window<'_>> {
+        let (reach, user, pages) = match self.slots.get(o.slot)?.as_ref()? {
+            Pin::Read(_) if write => return None,
+            Pin::Read(p) => (Reach::ReadPin(p), p.user_addr(), p.len()),
+            Pin::Write(p) => (Reach::WritePin(p), p.user_addr(), p.len()),
+        };
+        let holds = user as u64 == o.addr && o.len as usize <= bytes_to_end(user, pages);
+        // INVARIANT: The pin's pages hold the operand from its address on.
+        holds.then_some(Window {
+            reach,
             user: o.addr,
             len: o.len,
         })
+    }
+}
+
+/// Where [`Windows`] finds the operands.
+enum Table<'a> {
+    /// In their pins, mapped around each access.
+    Pins(&'a Pins),
+    /// Bound one by one to contiguous mappings, by slot.
+    Views(KVec<Option<Window<'a>>>),
+}
+
+/// Kernel access to the operands of a vector, for [`engine::run`]: each
+/// operand is reached through the pages pinned for it alone, found by its
+/// slot, never by its address, so running the vector never faults and
+/// never touches memory pinned for another operand. Either through the
+/// pins themselves ([`Windows::pins`]), whose pages are mapped locally
+/// around each access (the direct map, or `kmap_local_page()` for
+/// highmem), or through contiguous mappings bound to each slot
+/// ([`Windows::views`], [`View`]: vmalloc aliases). An operand is only
+/// served by the window bound for its own address and length, even when
+/// asked for by another vector than the one bound. Operands that are
+/// written can only be reached through pages pinned for writing
+/// ([`WritePin`], [`View<Writable>`]), and stores go only to those.
+///
+/// # Invariants
+///
+/// Each bound view maps, for reading, the `len` bytes at user address
+/// `user`, at the same offset within a page as `user`; a writable one
+/// ([`Window::writable`]) maps pages pinned for writing. The pins and
+/// mappings live for at least `'a`.
+pub struct Windows<'a> {
+    table: Table<'a>,
+    missed: bool,
+}
+
+// SAFETY: The windows are pins of user pages and addresses in the
+// kernel's direct map or vmalloc space, valid on every CPU; the engine may
+// run on another CPU while the task that made them waits.
+unsafe impl Send for Windows<'_> {}
+
+impl<'a> Windows<'a> {
+    /// The operands, reached through their pins. Takes no memory.
+    pub fn pins(pins: &'a Pins) -> Self {
+        Self {
+            table: Table::Pins(pins),
+            missed: false,
+        }
+    }
+
+    /// No operand bound yet; [`Self::bind_read`] and [`Self::bind_write`]
+    /// bind them to views. Fails with `ENOMEM` if the table cannot be
+    /// allocated.
+    pub fn views() -> Result<Self> {
+        Ok(Self {
+            table: Table::Views(KVec::from_elem(None, engine::OPERANDS_MAX, GFP_KERNEL)?),
+            missed: false,
+        })
+    }
+
+    /// Binds `o` to `reach`, which maps `bytes` bytes from `user` on.
+    fn bind(
+        &mut self,
+        o: &engine::Operand,
+        user: UserPtr,
+        bytes: usize,
+        reach: Reach<'a>,
+    ) -> Result {
+        if user as u64 != o.addr || (o.len as usize) > bytes {
+            return Err(EINVAL);
+        }
+        let Table::Views(slots) = &mut self.table else {
+            return Err(EINVAL);
+        };
+        *slots.get_mut(o.slot).ok_or(EINVAL)? = Some(Window {
+            reach,
+            user: o.addr,
+            len: o.len,
+        });
+        Ok(())
     }
 
     /// Binds the operand `src` to `view`. Fails with `EINVAL` if the view
     /// does not map the operand.
     pub fn bind_read(&mut self, src: &engine::Src, view: &'a impl View<ReadOnly>) -> Result {
-        let o = src.operand();
-        let w = Self::window(o, view)?;
-        // INVARIANT: `view` maps `o` readable for `'a`.
-        *self.read.get_mut(o.slot).ok_or(EINVAL)? = Some(w);
-        Ok(())
+        let k = view.address().cast_const();
+        // INVARIANT: `view` maps the operand readable for `'a`, at the
+        // user address's offset in its page (`View`'s contract).
+        self.bind(
+            src.operand(),
+            view.user_addr(),
+            view.bytes(),
+            Reach::Read(k),
+        )
     }
 
     /// Binds the operand `dst` to `view`, a writable mapping of pages
     /// pinned for writing. Fails with `EINVAL` if the view does not map the
     /// operand.
     pub fn bind_write(&mut self, dst: &engine::Dst, view: &'a impl View<Writable>) -> Result {
-        let o = dst.operand();
-        let w = Self::window(o, view)?;
-        // INVARIANT: `view` maps `o` writable, from a write pin, for `'a`.
-        *self.write.get_mut(o.slot).ok_or(EINVAL)? = Some(w);
-        Ok(())
+        let k = view.address();
+        // INVARIANT: `view` maps the operand writable, from a write pin,
+        // for `'a`, at the user address's offset in its page.
+        self.bind(
+            dst.operand(),
+            view.user_addr(),
+            view.bytes(),
+            Reach::Write(k),
+        )
     }
 
-    /// The kernel address of operand `o` in `table`, if its slot is bound
-    /// there for its address and length.
-    fn get(table: &[Option<Window>], o: &engine::Operand) -> Option<*mut u8> {
-        let w = table.get(o.slot).copied().flatten()?;
-        (w.user == o.addr && w.len == o.len).then_some(w.kernel)
+    /// The window of operand `o`, if its slot is bound for its address
+    /// and length (and writable, if `write`).
+    fn get(&self, o: &engine::Operand, write: bool) -> Option<Window<'a>> {
+        let w = match &self.table {
+            Table::Pins(pins) => pins.window(o, write)?,
+            Table::Views(slots) => slots.get(o.slot).copied().flatten()?,
+        };
+        (w.user == o.addr && w.len == o.len && (w.writable() || !write)).then_some(w)
     }
 
     /// Whether every operand of `v` is bound with the access it needs.
@@ -228,6 +419,7 @@ impl<'a> Windows<'a> {
     /// window).
     ///
     /// ```
+    /// use core::marker::PhantomData;
     /// use kernel::cpu_opv::{
     ///     engine::{op, RawOp, Use, Vector},
     ///     View, Windows,
@@ -236,53 +428,55 @@ impl<'a> Windows<'a> {
     /// use kernel::uaccess::UserPtr;
     /// use kernel::user_pages::{ReadOnly, Writable};
     ///
-    /// // Kernel memory standing in for a mapping of pinned user pages,
-    /// // at a user address with the same offset in its page.
-    /// struct Buf(*mut u8, UserPtr);
-    /// impl Buf {
-    ///     fn at(k: *mut u8, page: UserPtr) -> Self {
-    ///         Self(k, page + (k as usize & (PAGE_SIZE - 1)))
+    /// // Kernel memory standing in for a mapping of pinned user pages, at
+    /// // a user address with the same offset in its page, borrowed from
+    /// // the array it points into.
+    /// struct Buf<'a>(*mut u8, UserPtr, PhantomData<&'a mut [u64]>);
+    /// impl<'a> Buf<'a> {
+    ///     fn at(mem: &'a mut [u64], byte: usize, page: UserPtr) -> Self {
+    ///         let k = mem.as_mut_ptr().cast::<u8>().wrapping_add(byte);
+    ///         Self(k, page + (k as usize & (PAGE_SIZE - 1)), PhantomData)
     ///     }
     /// }
-    /// // SAFETY: The test only binds and never runs a vector, so nothing
-    /// // is accessed through these mappings.
-    /// unsafe impl View<ReadOnly> for Buf {
+    /// // SAFETY: `at()` points 8 bytes or more inside the array it
+    /// // borrows, which stays mapped while the `Buf` lives; the test never
+    /// // runs a vector, so nothing is accessed through it anyway.
+    /// unsafe impl View<ReadOnly> for Buf<'_> {
     ///     fn user_addr(&self) -> UserPtr { self.1 }
     ///     fn bytes(&self) -> usize { 8 }
     ///     fn address(&self) -> *mut u8 { self.0 }
     /// }
-    /// // SAFETY: As above.
-    /// unsafe impl View<Writable> for Buf {
+    /// // SAFETY: As above; the array is borrowed mutably.
+    /// unsafe impl View<Writable> for Buf<'_> {
     ///     fn user_addr(&self) -> UserPtr { self.1 }
     ///     fn bytes(&self) -> usize { 8 }
     ///     fn address(&self) -> *mut u8 { self.0 }
     /// }
     ///
-    /// let mut mem = [0u64; 4];
-    /// let k = mem.as_mut_ptr().cast::<u8>();
+    /// let (mut a, mut b) = ([0u64; 2], [0u64; 2]);
     /// // An 8-byte copy to an odd address; its destination is slot 0.
-    /// let dst = Buf::at(k.wrapping_add(1), 0x10000);
-    /// let src = Buf::at(k.wrapping_add(16), 0x20000);
+    /// let dst = Buf::at(&mut a, 1, 0x10000);
+    /// let src = Buf::at(&mut b, 0, 0x20000);
     /// let copy = RawOp::new(op::MEMCPY, 8, dst.1 as u64, src.1 as u64, [0, 0]);
-    /// let a = Vector::decode(&[copy]).map_err(|_| EINVAL)?;
-    /// let mut w = Windows::new();
-    /// for u in a.operands() {
+    /// let v = Vector::decode(&[copy]).map_err(|_| EINVAL)?;
+    /// let mut w = Windows::views()?;
+    /// for u in v.operands() {
     ///     match u {
     ///         Use::Read(s) => w.bind_read(&s, &src)?,
     ///         Use::Write(d) => w.bind_write(&d, &dst)?,
     ///     }
     /// }
-    /// assert!(w.covers(&a));
+    /// assert!(w.covers(&v));
     /// // An 8-byte add at an aligned address, also slot 0.
     /// let add = RawOp::new(op::ADD, 8, 0x30000, 1, [0, 0]);
-    /// let b = Vector::decode(&[add]).map_err(|_| EINVAL)?;
-    /// assert!(!w.covers(&b));
+    /// let other = Vector::decode(&[add]).map_err(|_| EINVAL)?;
+    /// assert!(!w.covers(&other));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn covers(&self, v: &engine::Vector) -> bool {
         v.operands().all(|u| match u {
-            engine::Use::Read(s) => Self::get(&self.read, s.operand()).is_some(),
-            engine::Use::Write(d) => Self::get(&self.write, d.operand()).is_some(),
+            engine::Use::Read(s) => self.get(s.operand(), false).is_some(),
+            engine::Use::Write(d) => self.get(d.operand(), true).is_some(),
         })
     }
 
@@ -294,17 +488,28 @@ impl<'a> Windows<'a> {
         self.missed
     }
 
-    fn src(&self, s: &engine::Src) -> Option<*const u8> {
-        Self::get(&self.read, s.operand()).map(|k| k.cast_const())
+    /// Runs `f` on the parts of `o`, if bound (writable, if `write`);
+    /// records a miss otherwise.
+    fn access<R>(
+        &self,
+        o: &engine::Operand,
+        write: bool,
+        f: impl FnOnce(&Parts) -> R,
+    ) -> Option<R> {
+        self.get(o, write).and_then(|w| with_parts(&w, f))
     }
 
-    fn dst(&mut self, d: &engine::Dst) -> Option<*mut u8> {
-        let k = Self::get(&self.write, d.operand());
-        self.missed |= k.is_none();
-        k
+    /// As [`Self::access`], for a word: one part holds it (a word is
+    /// aligned to its size, so it never crosses a page).
+    fn word<R>(&self, o: &engine::Operand, write: bool, f: impl FnOnce(*mut u8) -> R) -> Option<R> {
+        let len = o.len as usize;
+        self.access(o, write, |p| {
+            let (k, n) = p.at(0);
+            (n >= len).then(|| f(k))
+        })
+        .flatten()
     }
 }
-
 /// Loads the word of `len` bytes at `k`.
 ///
 /// # Safety
@@ -324,80 +529,125 @@ unsafe fn load_word(k: *const u8, len: u32) -> u64 {
     }
 }
 
+/// Calls `f(a, b, n)` for each run of `n` bytes that is contiguous in both
+/// `a` and `b`, over the first `len` bytes, in order, until it returns
+/// `false`; returns whether it never did.
+fn for_each_run(
+    a: &Parts,
+    b: &Parts,
+    len: usize,
+    mut f: impl FnMut(*mut u8, *mut u8, usize) -> bool,
+) -> bool {
+    let mut i = 0;
+    while i < len {
+        let ((ka, na), (kb, nb)) = (a.at(i), b.at(i));
+        let n = na.min(nb).min(len - i);
+        if n == 0 || !f(ka, kb, n) {
+            return false;
+        }
+        i += n;
+    }
+    true
+}
+
 impl engine::Memory for Windows<'_> {
     fn equal(&self, a: &engine::Src, b: &engine::Src) -> bool {
-        let (Some(ka), Some(kb)) = (self.src(a), self.src(b)) else {
+        let (oa, ob) = (a.operand(), b.operand());
+        let len = oa.len as usize;
+        let Some(wb) = self.get(ob, false) else {
             return false;
         };
-        // SAFETY: By the type invariant both ranges are mapped for the
-        // operands' (equal) length. User space may write them meanwhile
-        // from another CPU, as with any user memory the kernel reads;
-        // `memcmp` reads bytes without assuming they stay put.
-        unsafe { bindings::memcmp(ka.cast(), kb.cast(), a.operand().len as usize) == 0 }
+        self.access(oa, false, |pa| {
+            with_parts(&wb, |pb| {
+                for_each_run(pa, pb, len, |ka, kb, n| {
+                    // SAFETY: By the invariant of `Parts`, both runs are
+                    // mapped for `n` bytes. User space may write them
+                    // meanwhile from another CPU, as with any user memory
+                    // the kernel reads; `memcmp` reads bytes without
+                    // assuming they stay put.
+                    unsafe { bindings::memcmp(ka.cast(), kb.cast(), n) == 0 }
+                })
+            })
+        })
+        .flatten()
+        .unwrap_or(false)
     }
 
     fn copy(&mut self, dst: &engine::Dst, src: &engine::Src) {
-        let (Some(kd), Some(ks)) = (self.dst(dst), self.src(src)) else {
+        let (od, os) = (dst.operand(), src.operand());
+        let len = od.len as usize;
+        let Some(ws) = self.get(os, false) else {
+            self.missed = true;
             return;
         };
-        let len = dst.operand().len as usize;
-        let (du, su) = (dst.operand().addr, src.operand().addr);
+        let (du, su) = (od.addr, os.addr);
         let overlap = du < su.saturating_add(len as u64) && su < du.saturating_add(len as u64);
-        if !overlap {
-            // SAFETY: By the type invariant both ranges are mapped for
-            // `len` bytes, the destination writable, and the user ranges
-            // they map do not overlap.
-            unsafe { bindings::memcpy(kd.cast(), ks.cast(), len) };
-            return;
-        }
-        // The user ranges overlap, but each operand has its own mapping,
-        // so the kernel addresses need not show it: copy in the direction
-        // the user addresses call for, as memmove() would on them.
-        let byte = |i: usize| {
-            // SAFETY: `i < len`: both ranges are mapped for `len` bytes by
-            // the type invariant, the destination writable.
-            unsafe { ptr::write_volatile(kd.add(i), ptr::read_volatile(ks.add(i))) }
-        };
-        if du > su {
-            (0..len).rev().for_each(byte);
-        } else {
-            (0..len).for_each(byte);
-        }
+        let done = self.access(od, true, |pd| {
+            with_parts(&ws, |ps| {
+                if !overlap {
+                    return for_each_run(pd, ps, len, |kd, ks, n| {
+                        // SAFETY: By the invariant of `Parts`, both runs are
+                        // mapped for `n` bytes, the destination writable (its
+                        // window is); the user ranges do not overlap.
+                        unsafe { bindings::memcpy(kd.cast(), ks.cast(), n) };
+                        true
+                    });
+                }
+                // The user ranges overlap, but each operand has its own
+                // mapping, so the kernel addresses need not show it: copy in
+                // the direction the user addresses call for, as memmove()
+                // would on them.
+                let byte = |i: usize| {
+                    let ((kd, nd), (ks, ns)) = (pd.at(i), ps.at(i));
+                    if nd > 0 && ns > 0 {
+                        // SAFETY: Byte `i < len` of each operand, mapped by the
+                        // invariant of `Parts`; the destination writable.
+                        unsafe { ptr::write_volatile(kd, ptr::read_volatile(ks)) }
+                    }
+                };
+                if du > su {
+                    (0..len).rev().for_each(byte);
+                } else {
+                    (0..len).for_each(byte);
+                }
+                true
+            })
+        });
+        self.missed |= done.flatten() != Some(true);
     }
 
     fn load(&self, src: &engine::Src) -> u64 {
-        let Some(k) = self.src(src) else {
-            return 0;
-        };
-        // SAFETY: Mapped by the type invariant; the engine loads only
-        // words, aligned in user space, and the window is the one bound for
-        // this user address, whose kernel address has the same offset
-        // within its page (type invariant), so it is aligned too.
-        unsafe { load_word(k, src.operand().len) }
+        let o = src.operand();
+        // SAFETY: Mapped by the invariant of `Parts`; the engine loads
+        // only words, aligned in user space, and the window is the one
+        // bound for this user address, whose kernel address has the same
+        // offset within its page, so it is aligned too.
+        self.word(o, false, |k| unsafe { load_word(k, o.len) })
+            .unwrap_or(0)
     }
 
     fn load_dst(&self, dst: &engine::Dst) -> u64 {
-        let Some(k) = Self::get(&self.write, dst.operand()) else {
-            return 0;
-        };
+        let o = dst.operand();
         // SAFETY: As for `load`.
-        unsafe { load_word(k, dst.operand().len) }
+        self.word(o, true, |k| unsafe { load_word(k, o.len) })
+            .unwrap_or(0)
     }
 
     fn store(&mut self, dst: &engine::Dst, val: u64) {
-        let Some(k) = self.dst(dst) else {
-            return;
-        };
-        // SAFETY: Mapped writable by the type invariant, and aligned as
-        // for `load`: each arm is one store (`WRITE_ONCE()` semantics).
-        unsafe {
-            match dst.operand().len {
-                1 => ptr::write_volatile(k, val as u8),
-                2 => ptr::write_volatile(k.cast::<u16>(), val as u16),
-                4 => ptr::write_volatile(k.cast::<u32>(), val as u32),
-                _ => ptr::write_volatile(k.cast::<u64>(), val),
+        let o = dst.operand();
+        let done = self.word(o, true, |k| {
+            // SAFETY: Mapped writable (the window is), and aligned as for
+            // `load`: each arm is one store (`WRITE_ONCE()` semantics).
+            unsafe {
+                match o.len {
+                    1 => ptr::write_volatile(k, val as u8),
+                    2 => ptr::write_volatile(k.cast::<u16>(), val as u16),
+                    4 => ptr::write_volatile(k.cast::<u32>(), val as u32),
+                    _ => ptr::write_volatile(k.cast::<u64>(), val),
+                }
             }
-        }
+        });
+        self.missed |= done.is_none();
     }
 
     fn release_fence(&self) {
@@ -423,27 +673,18 @@ pub struct BudgetGrant {
 pub const BUDGET: usize = bindings::CPU_OPV_VMAP_BUDGET_PAGES as usize * crate::page::PAGE_SIZE;
 
 impl BudgetGrant {
-    /// Reserves `bytes` if the other calls leave room for them now, or
-    /// returns `None`; never waits. Fails with `ENOMEM` if `bytes`
-    /// exceeds the whole budget.
-    pub fn try_reserve(bytes: usize) -> Result<Option<Self>> {
-        // SAFETY: Plain call; the C side only updates an atomic count.
-        match unsafe { bindings::cpu_opv_budget_try_reserve(bytes as _) } {
-            // INVARIANT: Reserved just now.
-            0 => Ok(Some(Self { bytes })),
-            e if e == EAGAIN.to_errno() => Ok(None),
-            e => Err(Error::from_errno(e)),
-        }
-    }
-
-    /// Waits until the other calls leave room for `bytes`, reserving
-    /// nothing: the caller then tries again, and may have to wait again.
-    /// Fails with `EINTR` if a fatal signal arrives meanwhile and `ENOMEM`
-    /// if `bytes` exceeds the whole budget. May sleep; the caller must
-    /// hold nothing that others wait for.
-    pub fn wait_for(bytes: usize) -> Result {
-        // SAFETY: Plain call; the C side waits killably.
-        crate::error::to_result(unsafe { bindings::cpu_opv_budget_wait(bytes as _) })
+    /// Reserves `bytes`, waiting until the other calls leave room for
+    /// them. Callers are served in the order they asked: one that needs
+    /// more than is free holds up those behind it, so a stream of small
+    /// reservations cannot starve a large one. Fails with `ENOMEM` if
+    /// `bytes` exceeds the whole budget and with `EINTR` if a fatal signal
+    /// arrives while waiting. May sleep; the caller must hold nothing that
+    /// others wait for.
+    pub fn reserve(bytes: usize) -> Result<Self> {
+        // SAFETY: Plain call; the C side waits killably, in a queue.
+        crate::error::to_result(unsafe { bindings::cpu_opv_budget_reserve(bytes as _) })?;
+        // INVARIANT: Reserved just now.
+        Ok(Self { bytes })
     }
 }
 

@@ -204,6 +204,11 @@ int cpu_op_write_switch(const char *path, int on)
 	return ret;
 }
 
+int cpu_op_force_vmap(int on)
+{
+	return cpu_op_write_switch(CPU_OP_FORCE_VMAP, on);
+}
+
 long cpu_op_sparse_vmalloc_bytes(void)
 {
 	FILE *f = fopen("/proc/vmallocinfo", "r");

@@ -92,6 +92,16 @@ long cpu_op_sparse_vmalloc_bytes(void);
  */
 int cpu_op_write_switch(const char *path, int on);
 
+/*
+ * The debugfs switch that sends every operand through a vmalloc alias,
+ * the path kernels take where the data cache aliases (with
+ * CONFIG_DEBUG_FS; root only).
+ */
+#define CPU_OP_FORCE_VMAP	"/sys/kernel/debug/cpu_opv/force_vmap"
+
+/* For tests: sets CPU_OP_FORCE_VMAP to @on. Returns 0 or -errno. */
+int cpu_op_force_vmap(int on);
+
 /* For tests: the number a file such as a debugfs value holds, or -1. */
 long cpu_op_read_long(const char *path);
 

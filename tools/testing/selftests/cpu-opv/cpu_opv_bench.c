@@ -28,8 +28,6 @@
 
 #include "cpu-op.h"
 
-#define FORCE_VMAP "/sys/kernel/debug/cpu_opv/force_vmap"
-
 static struct cpu_op add_op, max_ops[CPU_OP_VEC_LEN_MAX];
 static intptr_t word;
 static long iters;
@@ -40,18 +38,6 @@ static double now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int set_force_vmap(int on)
-{
-	int fd = open(FORCE_VMAP, O_WRONLY);
-	int ok;
-
-	if (fd < 0)
-		return -1;
-	ok = write(fd, on ? "Y" : "N", 1) == 1;
-	close(fd);
-	return ok ? 0 : -1;
 }
 
 static double time_null(void)
@@ -103,8 +89,8 @@ int main(int argc, char **argv)
 		printf("cpu_opv_bench unavailable: %s\n", strerror(errno));
 		return 0;
 	}
-	if (set_force_vmap(0)) {
-		printf("cpu_opv_bench unavailable: cannot write %s\n", FORCE_VMAP);
+	if (cpu_op_force_vmap(0)) {
+		printf("cpu_opv_bench unavailable: cannot write %s\n", CPU_OP_FORCE_VMAP);
 		return 0;
 	}
 	CPU_ZERO(&set);
@@ -130,12 +116,12 @@ int main(int argc, char **argv)
 		add = time_vec(&add_op, 1);
 		cas = time_cas();
 		max = time_vec(max_ops, CPU_OP_VEC_LEN_MAX);
-		if (set_force_vmap(1))
+		if (cpu_op_force_vmap(1))
 			return 1;
 		addv = time_vec(&add_op, 1);
 		casv = time_cas();
 		maxv = time_vec(max_ops, CPU_OP_VEC_LEN_MAX);
-		set_force_vmap(0);
+		cpu_op_force_vmap(0);
 		if (add < 0 || cas < 0 || max < 0 || addv < 0 || casv < 0 ||
 		    maxv < 0) {
 			printf("cpu_opv_bench failed: %s\n", strerror(errno));

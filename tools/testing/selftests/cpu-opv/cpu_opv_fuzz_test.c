@@ -47,7 +47,10 @@
  * rebuilt from the model's state before the call for every attempt) are
  * printed, and the test fails.
  *
- * Phases, each a TAP test point: model agreement; the same with CPU 3
+ * Phases, each a TAP test point: model agreement; the same with every
+ * operand reached through a vmalloc alias (<debugfs>/cpu_opv/force_vmap,
+ * always switched back off), the path kernels take where the data cache
+ * aliases, which otherwise runs nowhere else; the same with CPU 3
  * offline (taken offline through sysfs and always brought back);
  * concurrent mode, where threads munmap/mmap, mprotect, madvise and fork
  * on the pool while vectors run, and only invariants are checked (files
@@ -59,15 +62,17 @@
  *
  * Options: -s SEED (default 0x5eedc0de), -n ITERS (vectors of the first
  * phase, default 20000: about 45 s in all in an unloaded x86-64 TCG
- * guest; the offline and the concurrent phase run ITERS/8 + 16 each),
+ * guest; the alias, the offline and the concurrent phase run ITERS/8 + 16
+ * each),
  * -k N (report up to N differences per phase before failing it, each
  * shrunk; default 1), -S (do not shrink), -A (no operand in the second
  * mapping of the same memory: fshr_b, fw_b, fw_ro; see opt_noalias),
  * -a (operands in those mappings too: the default).
  * CPU_OPV_FUZZ_ITERS overrides the default ITERS, CPU_OPV_FUZZ_SECONDS
  * caps the wall-clock time (default 480 s; 0: no cap): no new vector is
- * drawn after it, and the first phase stops drawing at 60 % of it, the
- * offline phase at 70 %; each phase says how many vectors it ran.
+ * drawn after it, and the first phase stops drawing at 55 % of it, the
+ * alias phase at 62 %, the offline phase at 70 %; each phase says how
+ * many vectors it ran.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -804,9 +809,14 @@ static int child_add(uint32_t off, int64_t val)
 /* Building the pool from the model                                   */
 /* ------------------------------------------------------------------ */
 
+/* Whether this process switched force_vmap on and must switch it off. */
+static int vmap_forced;
+
 static void cleanup(void)
 {
 	restore_cpu();
+	if (vmap_forced && getpid() == main_pid && !cpu_op_force_vmap(0))
+		vmap_forced = 0;
 	if (getpid() != main_pid)
 		return;
 	child_stop();
@@ -2915,7 +2925,32 @@ static void test_model(long iters, double deadline, struct stats *st)
 			 (unsigned long long)opt_seed);
 }
 
-static struct stats st_off, st_conc;
+static struct stats st_off, st_conc, st_alias;
+
+/* The model phase again, every operand through a vmalloc alias. */
+static void test_alias(long iters, double deadline)
+{
+	struct stats st;
+	int bad, ret;
+
+	ret = cpu_op_force_vmap(1);
+	if (ret) {
+		ksft_test_result_skip("alias phase: %s: %s (needs CONFIG_DEBUG_FS and root)\n",
+				      CPU_OP_FORCE_VMAP, strerror(-ret));
+		return;
+	}
+	vmap_forced = 1;
+	bad = model_phase("alias phase", iters, deadline, 0, &st);
+	st_alias = st;
+	ret = cpu_op_force_vmap(0);
+	if (ret)
+		ksft_print_msg("could not switch %s off: %s\n", CPU_OP_FORCE_VMAP, strerror(-ret));
+	else
+		vmap_forced = 0;
+	ksft_test_result(!bad && !ret && st.out[OUT_OK] + st.out[OUT_STOP] > 0,
+			 "alias phase: %lu vectors, every operand through a vmalloc alias\n",
+			 st.runs);
+}
 
 #define MSG_NO_OFFLINE_CPU "offline cpu phase: CPU %d is not possible or not in the affinity mask\n"
 
@@ -3192,7 +3227,7 @@ static void print_usage(const char *prog)
 	exit(KSFT_FAIL);
 }
 
-#define MSG_START "seed %#llx (-s), %ld vectors (-n, CPU_OPV_FUZZ_ITERS), then %ld with CPU %d offline and %ld concurrent; time cap %.0f s (CPU_OPV_FUZZ_SECONDS)\n"
+#define MSG_START "seed %#llx (-s), %ld vectors (-n, CPU_OPV_FUZZ_ITERS), then %ld through aliases, %ld with CPU %d offline and %ld concurrent; time cap %.0f s (CPU_OPV_FUZZ_SECONDS)\n"
 #define MSG_POOL "pool: %d mappings, page size %ld; vdso %s, vvar %s; huge page: %s; CPUs: %d possible, outside the mask: %d\n"
 
 int main(int argc, char **argv)
@@ -3244,7 +3279,7 @@ int main(int argc, char **argv)
 	if (opt != NR_CPU_OPS)
 		ksft_exit_skip("cpu_opv() knows %d operations, this test %d\n",
 			       opt, NR_CPU_OPS);
-	ksft_set_plan(5);
+	ksft_set_plan(6);
 	setup_signals();
 	atexit(cleanup);
 	setup_cpus();
@@ -3253,7 +3288,7 @@ int main(int argc, char **argv)
 	rng = opt_seed;
 	ksft_print_msg(MSG_START,
 		       (unsigned long long)opt_seed, opt_iters, opt_iters / 8 + 16,
-		       OFFLINE_CPU, opt_iters / 8 + 16, opt_seconds);
+		       opt_iters / 8 + 16, OFFLINE_CPU, opt_iters / 8 + 16, opt_seconds);
 
 	pool_setup(stack_buf);
 	pool_build();
@@ -3264,14 +3299,16 @@ int main(int argc, char **argv)
 		       regions[R_VVAR].present ? "yes" : "not found",
 		       thp_ok ? "yes" : thp_why, nr_cpu_ids, outside_cpu);
 
-	test_model(opt_iters, t_start + 0.6 * cap, &st);
+	test_model(opt_iters, t_start + 0.55 * cap, &st);
+	rng = opt_seed ^ 0xa11a5a11a5ULL;
+	test_alias(opt_iters / 8 + 16, t_start + 0.62 * cap);
 	rng = opt_seed ^ 0x0ff11e0ff11eULL;
 	test_offline(opt_iters / 8 + 16, t_start + 0.7 * cap);
 	rng = opt_seed ^ 0xc0cc0cc0ULL;
 	test_concurrent(opt_iters / 8 + 16, t_start + cap);
 	test_thp();
 	print_coverage();
-	test_coverage(st.runs + st_off.runs + st_conc.runs);
+	test_coverage(st.runs + st_alias.runs + st_off.runs + st_conc.runs);
 	alarm(0);
 	t = now() - t_start;
 	ksft_print_msg("total %.1f s\n", t);

@@ -19,7 +19,9 @@
  * mmap lock: with the lock held forever by a read fault that a FUSE server
  * of the test's own never answers and a writer queued behind it, as many
  * callers as the budget holds aliases wait for the lock while another
- * process's vector that needs an alias must still return at once.
+ * process's vector that needs an alias must still return at once (with
+ * every operand sent through an alias by debugfs, as kernels do where the
+ * data cache aliases).
  *
  * A kernel that stores through a read pin writes the shared zero page;
  * the test then writes zeros back the same way, so that the rest of the
@@ -998,7 +1000,6 @@ static void test_affinity(void)
  * overwrites source bytes before they are read. This guards against such
  * a copy: the result must be what memmove() gives on the user addresses.
  */
-#define FORCE_VMAP	"/sys/kernel/debug/cpu_opv/force_vmap"
 /* dst - src of each overlapping copy */
 static const int ovl_shift[] = { 1, -1, -17 };
 /* Each shift, by a plain and a release copy. */
@@ -1041,11 +1042,6 @@ static void ovl_run(struct obs *o, unsigned char *buf, unsigned char *ref, long 
 			 bad, first - dst_off, buf[first], ref[first]);
 }
 
-static int force_vmap_set(int on)
-{
-	return cpu_op_write_switch(FORCE_VMAP, on);
-}
-
 #define OVL_CROSS	"%s, dst = src %+d, %d bytes across a page boundary"
 #define OVL_IN		"%s, dst = src %+d, %d bytes in one page, force_vmap on"
 
@@ -1063,22 +1059,22 @@ static void ovl_forced(unsigned char *buf, unsigned char *ref, int shift, int re
 
 	if (why) {
 		ksft_test_result_skip("overlapping " OVL_IN ": %s: %s (no debugfs?)\n", name,
-				      shift, OVL_IN_LEN, FORCE_VMAP, why);
+				      shift, OVL_IN_LEN, CPU_OP_FORCE_VMAP, why);
 		return;
 	}
-	ret = force_vmap_set(1);
+	ret = cpu_op_force_vmap(1);
 	if (ret) {
-		force_vmap_set(0);
+		cpu_op_force_vmap(0);
 		ksft_test_result_skip("overlapping " OVL_IN ": writing 1 to %s: %s\n", name,
-				      shift, OVL_IN_LEN, FORCE_VMAP, strerror(-ret));
+				      shift, OVL_IN_LEN, CPU_OP_FORCE_VMAP, strerror(-ret));
 		return;
 	}
 	obs_init(&o);
 	ovl_run(&o, buf, ref, OVL_IN_SRC, shift, OVL_IN_LEN, release);
 	/* Always back to 0, whatever the copy did. */
-	ret = force_vmap_set(0);
+	ret = cpu_op_force_vmap(0);
 	if (ret)
-		obs_fail(&o, "writing 0 back to %s: %s", FORCE_VMAP, strerror(-ret));
+		obs_fail(&o, "writing 0 back to %s: %s", CPU_OP_FORCE_VMAP, strerror(-ret));
 	CHECK(o.ok, "overlapping " OVL_IN ": memmove()'s result%s\n", name, shift, OVL_IN_LEN,
 	      o.msg);
 }
@@ -1101,9 +1097,9 @@ static void test_overlap(void)
 		}
 	}
 
-	if (access(FORCE_VMAP, F_OK))
+	if (access(CPU_OP_FORCE_VMAP, F_OK))
 		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
-	if (access(FORCE_VMAP, W_OK))
+	if (access(CPU_OP_FORCE_VMAP, W_OK))
 		why = strerror(errno);
 	for (i = 0; i < ARRAY_SIZE(ovl_shift); i++)
 		for (k = 0; k < 2; k++)
@@ -1494,8 +1490,9 @@ static void test_blocked_fault(void)
  * forever. Thread W calls mmap() and queues behind R as a writer, so
  * that every reader that comes later queues behind W. Then each of the
  * callers issues a vector of one compare whose first operand crosses a
- * page boundary in memory never touched: it needs one alias, and pinning
- * it needs the mmap lock. There are as many callers as aliases fit in the
+ * page boundary in memory never touched: with <debugfs>/cpu_opv/force_vmap
+ * on (the test is skipped without it), each operand needs an alias, and
+ * pinning them needs the mmap lock. There are as many callers as aliases fit in the
  * budget (debugfs cpu_opv/vmap_budget_bytes over what one alias occupied,
  * cpu_opv/alias_bytes_peak; without debugfs, 256 pages over the smallest
  * alias, 3 pages), so that callers keeping their share while they wait
@@ -1962,7 +1959,10 @@ static int fl_mount(char *why, size_t len)
 	return 0;
 }
 
-/* The aliases the budget holds, or 0 with the reason in @why. */
+/*
+ * How many callers' aliases the budget holds (each caller's vector needs
+ * two, one per operand), or 0 with the reason in @why.
+ */
 static int fl_callers(char *why, size_t len)
 {
 	long budget, alias = -1, peak;
@@ -1999,7 +1999,7 @@ static int fl_callers(char *why, size_t len)
 			 budget / alias, alias);
 		return 0;
 	}
-	ksft_print_msg(FL_NAME "budget %ld bytes, alias %ld bytes: %ld callers\n",
+	ksft_print_msg(FL_NAME "budget %ld bytes, %ld bytes of aliases per caller: %ld callers\n",
 		       budget, alias, budget / alias);
 	return budget / alias;
 }
@@ -2127,7 +2127,7 @@ abort:
 	return NULL;
 }
 
-static void test_fuse_lock(void)
+static void fuse_lock_run(void)
 {
 	struct obs abort_o;
 	struct fl_victim_res vr;
@@ -2325,6 +2325,28 @@ out_victim:
 		CHECK(abort_o.ok, FL_ABORT "%s\n", abort_o.msg);
 	else
 		ksft_test_result_skip(FL_ABORT ": the set-up failed\n");
+}
+
+/*
+ * Test 12 needs callers whose vectors take aliases, which kernels whose
+ * data cache does not alias only make when debugfs forces them.
+ */
+static void test_fuse_lock(void)
+{
+	char why[160];
+	int ret = cpu_op_force_vmap(1);
+
+	if (ret) {
+		snprintf(why, sizeof(why), "the callers need aliases: %s: %s",
+			 CPU_OP_FORCE_VMAP, strerror(-ret));
+		fl_skip(why);
+		return;
+	}
+	fuse_lock_run();
+	ret = cpu_op_force_vmap(0);
+	if (ret)
+		ksft_exit_fail_msg("writing 0 back to %s: %s\n", CPU_OP_FORCE_VMAP,
+				   strerror(-ret));
 }
 
 int main(void)
