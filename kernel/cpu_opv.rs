@@ -165,13 +165,11 @@ fn pin_operands(
         };
         let Some(mm) = mm else {
             // The lock is contended: return the share, wait for the lock
-            // holding nothing, then queue for the budget again.
+            // holding nothing, then queue for the budget again. Not a
+            // failed try: nothing went missing, and each round waits for
+            // the lock, killably.
             drop(grant);
             drop(MmapReadGuard::lock_current()?);
-            tried += 1;
-            if tried == PIN_TRIES {
-                return Err(EAGAIN);
-            }
             continue;
         };
         let res = pin_nofault(v, &mm, pins);

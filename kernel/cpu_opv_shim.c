@@ -104,10 +104,14 @@ out:
 /**
  * cpu_opv_budget_release() - Return vmalloc space to the budget.
  * @bytes: What cpu_opv_budget_reserve() reserved.
+ *
+ * Context: Process context.
  */
 void cpu_opv_budget_release(unsigned long bytes)
 {
 	spin_lock(&cpu_opv_budget_lock);
+	if (WARN_ON_ONCE(bytes > cpu_opv_budget_used))
+		bytes = cpu_opv_budget_used;
 	cpu_opv_budget_used -= bytes;
 	cpu_opv_budget_grant();
 	spin_unlock(&cpu_opv_budget_lock);

@@ -199,8 +199,8 @@ impl MmapReadGuard {
         })
     }
 
-    /// Takes the current task's mmap lock for reading if no one holds it
-    /// for writing or waits to, without waiting: `None` if it is taken.
+    /// Takes the current task's mmap lock for reading without waiting:
+    /// `None` if it is contended.
     ///
     /// Fails with `EFAULT` if the task has no user address space.
     pub fn try_lock_current() -> Result<Option<Self>> {
@@ -434,18 +434,36 @@ impl<A: Access> PinnedPages<2, A> {
     /// highmem page. So no vmalloc space is taken and no TLB of another
     /// CPU is flushed, and the mappings must nest: they are undone, in
     /// reverse order, when `f` returns. Any context may call this,
-    /// interrupt handlers included. Where the data cache can alias, these
-    /// mappings need not have the colour of the user address.
+    /// interrupt handlers included, but the addresses are valid only in
+    /// the context that made them, on its CPU, until `f` returns: `f` must
+    /// not hand them to another CPU. The last part runs to the end of its
+    /// page, which may be past the end of the pinned range; the whole
+    /// page is pinned, so that is still memory of the same pin.
+    ///
+    /// The user's threads may access the same bytes meanwhile through
+    /// their own mappings: accesses through the parts race with them as
+    /// any kernel access to user memory does, and must not assume the
+    /// bytes stay put. No cache maintenance is done: where the data cache
+    /// does not alias, a store through these mappings is seen through the
+    /// user's, as for `copy_to_user()` or `process_vm_writev()`; where it
+    /// can alias, these mappings need not have the colour of the user
+    /// address, and a caller needs an alias at that colour instead
+    /// ([`crate::vmap::Alias`]).
     pub fn with_mapped<R>(&self, f: impl FnOnce(&[MappedPart<'_, A>]) -> R) -> R {
         let offset = self.addr & (PAGE_SIZE - 1);
         // SAFETY: By the type invariant the first page is pinned, so it
         // stays allocated until `self` is dropped, after this returns.
         let first = unsafe { bindings::kmap_local_page(self.pages[0]) }.cast::<u8>();
-        let head = MappedPart::new(first.wrapping_add(offset), PAGE_SIZE - offset);
+        // SAFETY: `first` maps the first page until the `kunmap_local()`
+        // below, after `f` returns; the offset is below `PAGE_SIZE`. The
+        // page is pinned for writing if `A` is `Writable`.
+        let head = unsafe { MappedPart::new(first.wrapping_add(offset), PAGE_SIZE - offset) };
         let res = if self.count == 2 {
             // SAFETY: As above: `count` is 2, so the second page is pinned.
             let second = unsafe { bindings::kmap_local_page(self.pages[1]) }.cast::<u8>();
-            let res = f(&[head, MappedPart::new(second, PAGE_SIZE)]);
+            // SAFETY: As for `head`, for the second page.
+            let tail = unsafe { MappedPart::new(second, PAGE_SIZE) };
+            let res = f(&[head, tail]);
             // SAFETY: Mapped above, after `first`: undone first. `f` has
             // returned, and the parts it was lent cannot outlive the call.
             unsafe { bindings::kunmap_local(second.cast()) };
@@ -475,9 +493,12 @@ pub struct MappedPart<'m, A: Access> {
 }
 
 impl<A: Access> MappedPart<'_, A> {
-    fn new(addr: *mut u8, len: usize) -> Self {
-        // INVARIANT: Made only by `with_mapped()`, for its pages' mappings,
-        // which last until its callback returns.
+    /// # Safety
+    ///
+    /// `addr` must be mapped for `len` bytes, readable, and writable if
+    /// `A` is [`Writable`], for as long as the value lives.
+    unsafe fn new(addr: *mut u8, len: usize) -> Self {
+        // INVARIANT: By the safety requirements.
         Self {
             addr,
             len,

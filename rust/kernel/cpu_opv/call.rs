@@ -138,9 +138,15 @@ impl Parts {
         }
     }
 
-    /// Parts covering `len` bytes from mapped pages, or `None` if the
-    /// pages map fewer.
-    fn of_pages(pages: &[(*mut u8, usize)], len: usize) -> Option<Self> {
+    /// Parts covering `len` (at least 1) bytes from mapped pages, or
+    /// `None` if the pages map fewer.
+    ///
+    /// # Safety
+    ///
+    /// Each `(address, bytes)` of `pages` must be mapped for `bytes` bytes
+    /// for as long as the value lives, each continuing the one before it
+    /// in the operand, and writable if the value is used to write.
+    unsafe fn of_pages(pages: &[(*mut u8, usize)], len: usize) -> Option<Self> {
         let (first, second) = match pages {
             [a] => (*a, (ptr::null_mut(), 0)),
             [a, b] => (*a, *b),
@@ -150,9 +156,9 @@ impl Parts {
         if len - head > second.1 {
             return None;
         }
-        // INVARIANT: Each part lies within a mapped page; the first is the
-        // start of the operand and the second continues it on the next
-        // page. `len` is at least 1, so `head` is too.
+        // INVARIANT: Each part lies within a mapped range (safety
+        // requirements); the first is the start of the operand and the
+        // second continues it. `len` is at least 1, so `head` is too.
         Some(Self {
             addr: [first.0, second.0],
             len: [head, len - head],
@@ -177,18 +183,27 @@ fn page_parts<A: Access>(
 fn with_parts<R>(w: &Window<'_>, f: impl FnOnce(&Parts) -> R) -> Option<R> {
     let len = w.len as usize;
     match w.reach {
+        // Cast for the common type only: a window of a read pin or a read
+        // view is never writable (`Window::writable`), and the engine's
+        // stores ask for a writable window, so nothing is stored through
+        // it; a writable window can only be bound from a `WritePin` or a
+        // `View<Writable>`, which the types check.
         Reach::ReadPin(p) => p.with_mapped(|m| {
-            // Cast for the common type only: a read pin's window is never
-            // writable, so nothing is stored through it.
             let (pages, n) = page_parts(m, |part| part.addr().cast_mut());
-            Parts::of_pages(&pages[..n], len).map(|p| f(&p))
+            // SAFETY: The parts of `with_mapped()` are mapped until this
+            // closure returns, each page continuing the one before.
+            unsafe { Parts::of_pages(&pages[..n], len) }.map(|p| f(&p))
         }),
         Reach::WritePin(p) => p.with_mapped(|m| {
             let (pages, n) = page_parts(m, |part| part.addr_mut());
-            Parts::of_pages(&pages[..n], len).map(|p| f(&p))
+            // SAFETY: As above, writable: the pin is a write pin.
+            unsafe { Parts::of_pages(&pages[..n], len) }.map(|p| f(&p))
         }),
-        Reach::Read(k) => Parts::of_pages(&[(k.cast_mut(), len)], len).map(|p| f(&p)),
-        Reach::Write(k) => Parts::of_pages(&[(k, len)], len).map(|p| f(&p)),
+        // SAFETY: A view maps the operand's `len` bytes contiguously for
+        // `'a` (type invariant of `Windows`), writable for a write view.
+        Reach::Read(k) => unsafe { Parts::of_pages(&[(k.cast_mut(), len)], len) }.map(|p| f(&p)),
+        // SAFETY: As above.
+        Reach::Write(k) => unsafe { Parts::of_pages(&[(k, len)], len) }.map(|p| f(&p)),
     }
 }
 
@@ -324,9 +339,11 @@ pub struct Windows<'a> {
     missed: bool,
 }
 
-// SAFETY: The windows are pins of user pages and addresses in the
-// kernel's direct map or vmalloc space, valid on every CPU; the engine may
-// run on another CPU while the task that made them waits.
+// SAFETY: The windows are shared references to pins (page pointers and a
+// user address, which any CPU may read while the task that made them
+// waits; the pages are mapped on the CPU that accesses them, for each
+// access) and addresses in the vmalloc space, valid on every CPU. The
+// engine runs on another CPU while that task waits for it.
 unsafe impl Send for Windows<'_> {}
 
 impl<'a> Windows<'a> {

@@ -5,7 +5,8 @@
  * the design implies (Documentation/userspace-api/cpu_opv.rst and
  * kernel/cpu_opv.rs), in TAP form, with a table of "# cost:" lines.
  *
- * Where the data cache does not alias (x86-64, arm64, ARMv7), cpu_opv
+ * Where the data cache does not alias (every CPU that builds Rust code in
+ * 6.12, and ARMv7), cpu_opv
  * reaches every operand through its pinned pages and takes no vmalloc
  * alias; <debugfs>/cpu_opv/force_vmap sends every operand through one, as
  * kernels do where the data cache aliases. Kinds marked "vmap" measure
@@ -334,7 +335,7 @@ static void restore_affinity(void)
 /*
  * Whether this process switched <debugfs>/cpu_opv/force_vmap on: every
  * operand then goes through a vmalloc alias, as where the data cache
- * aliases. Otherwise (x86-64, arm64, ARMv7) no operand takes one.
+ * aliases. Otherwise no operand takes one where the cache does not alias.
  */
 static int vmap_on;
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cpu_opv_dos_test: many processes issue maximal vectors at once, every
- * operand crossing a page so that each needs a kernel alias in the
- * vmalloc space. Every call must complete; the most vmalloc space the
+ * operand crossing a page and, with <debugfs>/cpu_opv/force_vmap on (as
+ * kernels behave where the data cache aliases), each needing a kernel
+ * alias of two pages in the vmalloc space. Every call must complete; the most vmalloc space the
  * aliases occupied at once (<debugfs>/cpu_opv/alias_bytes_peak: the
  * sizes of the areas as allocated, counted apart from the budget's
  * reservations) must stay within the budget the kernel reports; and no
@@ -117,6 +118,10 @@ int main(int argc, char **argv)
 			       BUDGET_FILE, PEAK_FILE);
 	if (cpu_op_sparse_vmalloc_bytes() < 0)
 		ksft_exit_skip("cannot read /proc/vmallocinfo\n");
+	c = cpu_op_force_vmap(1);
+	if (c)
+		ksft_exit_skip("the vectors need aliases: %s: %s\n", CPU_OP_FORCE_VMAP,
+			       strerror(-c));
 	ksft_set_plan(3);
 
 	before_kb = meminfo_kb("VmallocUsed");
@@ -143,7 +148,11 @@ int main(int argc, char **argv)
 				break;
 		}
 	}
-	ksft_test_result(!failed, "every process completed its %d maximal vectors (%d failed)\n",
+	c = cpu_op_force_vmap(0);
+	if (c)
+		ksft_print_msg("writing 0 back to %s: %s\n", CPU_OP_FORCE_VMAP, strerror(-c));
+	ksft_test_result(!failed && !c,
+			 "every process completed its %d maximal vectors (%d failed)\n",
 			 calls, failed);
 	peak = cpu_op_read_long(PEAK_FILE);
 	ksft_test_result(peak > 0 && peak <= budget,

@@ -17,7 +17,10 @@
  *   (compare head, compare head->next, store) and push a node held from
  *   an earlier pop (compare head, store). One vector in 4 starts with a
  *   compare of constant bytes across a page boundary, which the kernel
- *   reaches through a vmalloc alias rather than the direct map.
+ *   reaches in two pieces, one per page; and the hotplug thread switches
+ *   <debugfs>/cpu_opv/force_vmap at every CPU state change where it can,
+ *   so that half of the time every operand goes through a vmalloc alias,
+ *   the path of kernels whose data cache aliases.
  * - rseq workers (-r): the same updates on the CPU they run on, with the
  *   critical sections of the rseq selftests' library (the increments both
  *   as an add and as a compare-and-store); after 3 aborts or failed
@@ -341,10 +344,15 @@ static void say(const char *s)
 	(void)n;
 }
 
+/* Whether the hotplug thread switches force_vmap (it could write it). */
+static int vmap_toggle;
+
 static void restore_at_exit(void)
 {
 	if (restore_cpus(is_storm))
 		say("# some CPUs stay offline\n");
+	if (vmap_toggle && cpu_op_force_vmap(0))
+		say("# could not switch " CPU_OP_FORCE_VMAP " off\n");
 }
 
 static double stop_signal_at;
@@ -496,8 +504,8 @@ static void accounted(long *per_node, struct node *n)
 
 /*
  * 16 constant bytes across a page boundary, and a copy of them: a vector
- * that compares them (always equal) makes the kernel map that operand
- * through a vmalloc alias instead of the direct map.
+ * that compares them (always equal) makes the kernel reach that operand
+ * in two pieces (or through one alias of both pages with force_vmap).
  */
 #define CROSS_LEN	16
 static char *cross;
@@ -1072,6 +1080,8 @@ static void *hotplug_worker(struct worker *w)
 			record_err(on ? K_OFFLINE : K_ONLINE, -err,
 				   err == -EBUSY, cpu, "write to online");
 		}
+		if (vmap_toggle)
+			cpu_op_force_vmap((hp_on_done + hp_off_done) & 1);
 		tick(w);
 		if (opt_pause_ms)
 			nap_ms(rand_r(&w->seed) % (opt_pause_ms + 1));
@@ -1535,12 +1545,15 @@ static int child_main(void)
 
 	init_lists();
 	init_cross();
+	vmap_toggle = !cpu_op_force_vmap(0);
 	hp_inject_delay = opt_delay;
 	ksft_print_msg("%d possible CPUs, anchor %d, storm over %d, %s cpuset\n",
 		       nr_possible, anchor, nr_storm,
 		       strict_affinity ? "root" : "non-root");
 	ksft_print_msg("seed %u, %d s, delay loop %d\n", opt_seed, opt_seconds,
 		       opt_delay);
+	ksft_print_msg("force_vmap switched at every CPU state change: %s\n",
+		       vmap_toggle ? "yes" : "no (cannot write " CPU_OP_FORCE_VMAP ")");
 	ksft_set_plan(NR_POINTS);
 
 	workers = calloc(opt_opv + opt_rseq + 3, sizeof(*workers));

@@ -546,60 +546,95 @@ static int write_str(const char *path, const char *val)
 
 /*
  * Makes each memory allocation of a call fail in turn (failslab's
- * fail-nth): every such call must return ENOMEM, run no operation and
- * leave no alias mapped. The nth allocation may also be one the call
- * does not depend on (debug kernels refill object pools on the way), and
- * the call then succeeds: each n up to FAIL_NTH_MAX is tried.
+ * fail-nth), first on the path of kernels whose data cache does not
+ * alias, which allocates nothing: every call must succeed whatever fails
+ * (the nth allocation may be one a debug kernel makes on the way, such as
+ * refilling an object pool, which the call does not depend on). Then
+ * with every operand through a vmalloc alias (debugfs force_vmap), where
+ * each allocation the call depends on must give ENOMEM, run no operation
+ * and leave no alias mapped, and the others let it succeed: each n up to
+ * FAIL_NTH_MAX is tried.
  */
 #define FAIL_NTH_MAX	32
 
-static void test_enomem(void)
-{
-	char *buf = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int n, ret = -1, failures = 0, bad = 0;
-	uint64_t w = 0, want = 0;
-	struct cpu_op ops[2];
-	char nth[16];
+struct enomem_run {
+	int failures;	/* calls that failed */
+	int bad;	/* calls with a wrong result or effect */
+	int ret;	/* the last call's result */
+};
 
-	if (buf == MAP_FAILED)
-		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
-	/* Quiet: the injected failures are expected, not worth a trace. */
-	if (write_str(FAILSLAB_GFP_WAIT, "N") || write_str(FAILSLAB_VERBOSE, "0") ||
-	    write_str(FAIL_NTH, "0")) {
-		ksft_test_result_skip("ENOMEM: no fault injection (CONFIG_FAILSLAB, debugfs)\n");
-		munmap(buf, 4 * page_size);
-		return;
-	}
-	memset(buf, 3, 4 * page_size);
-	/* A copy across pages needs aliases; the add shows any effect. */
-	cpu_op_memcpy(&ops[0], 0, buf + page_size / 2, buf + 2 * page_size + 8,
-		      page_size);
-	cpu_op_add(&ops[1], 0, &w, 1, sizeof(w));
+/* Runs the vector FAIL_NTH_MAX times, the nth allocation failing. */
+static struct enomem_run enomem_calls(struct cpu_op *ops, char *byte, uint64_t *w)
+{
+	struct enomem_run r = { 0, 0, 0 };
+	uint64_t want = *w;
+	char nth[16];
+	int n, ret;
+
 	for (n = 1; n <= FAIL_NTH_MAX; n++) {
 		snprintf(nth, sizeof(nth), "%d", n);
-		buf[page_size / 2] = 0;
+		*byte = 0;
 		if (write_str(FAIL_NTH, nth))
 			break;
 		ret = run(ops, 2, this_cpu());
 		write_str(FAIL_NTH, "0");
 		if (ret == 0) {
 			want++;
-			if (w != want || buf[page_size / 2] != 3)
-				bad++;
+			if (*w != want || *byte != 3)
+				r.bad++;
 			continue;
 		}
-		failures++;
-		if (ret != -ENOMEM || w != want || buf[page_size / 2] != 0)
-			bad++;
+		r.failures++;
+		if (ret != -ENOMEM || *w != want || *byte != 0)
+			r.bad++;
+	}
+	r.ret = run(ops, 2, this_cpu());
+	if (r.ret == 0 && *w != want + 1)
+		r.bad++;
+	return r;
+}
+
+static void test_enomem(void)
+{
+	char *buf = mmap(NULL, 4 * page_size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct enomem_run d, a;
+	struct cpu_op ops[2];
+	uint64_t w = 0;
+	int ret;
+
+	if (buf == MAP_FAILED)
+		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
+	/* Quiet: the injected failures are expected, not worth a trace. */
+	if (write_str(FAILSLAB_GFP_WAIT, "N") || write_str(FAILSLAB_VERBOSE, "0") ||
+	    write_str(FAIL_NTH, "0")) {
+		ksft_test_result_skip("no allocation: no fault injection (CONFIG_FAILSLAB, debugfs)\n");
+		ksft_test_result_skip("ENOMEM: no fault injection (CONFIG_FAILSLAB, debugfs)\n");
+		munmap(buf, 4 * page_size);
+		return;
+	}
+	memset(buf, 3, 4 * page_size);
+	/* A copy across pages (two aliases when forced); the add shows any effect. */
+	cpu_op_memcpy(&ops[0], 0, buf + page_size / 2, buf + 2 * page_size + 8,
+		      page_size);
+	cpu_op_add(&ops[1], 0, &w, 1, sizeof(w));
+	d = enomem_calls(ops, buf + page_size / 2, &w);
+	CHECK(!d.failures && !d.bad && d.ret == 0,
+	      "no allocation: with each of the first %d allocations failing, every call succeeds (%d failed, %d wrong)\n",
+	      FAIL_NTH_MAX, d.failures, d.bad);
+	ret = cpu_op_force_vmap(1);
+	if (ret) {
+		ksft_test_result_skip("ENOMEM: %s: %s\n", CPU_OP_FORCE_VMAP, strerror(-ret));
+	} else {
+		a = enomem_calls(ops, buf + page_size / 2, &w);
+		ret = cpu_op_force_vmap(0);
+		CHECK(a.failures > 0 && !a.bad && a.ret == 0 && !ret &&
+		      cpu_op_sparse_vmalloc_bytes() == 0,
+		      "through aliases, each of %d allocation failures: ENOMEM, no effect, no alias left (%d wrong)\n",
+		      a.failures, a.bad);
 	}
 	write_str(FAILSLAB_GFP_WAIT, "Y");
 	write_str(FAILSLAB_VERBOSE, "2");
-	ret = run(ops, 2, this_cpu());
-	CHECK(failures > 0 && !bad && ret == 0 && w == want + 1 &&
-	      cpu_op_sparse_vmalloc_bytes() == 0,
-	      "each of %d allocation failures: ENOMEM, no effect, no alias left (%d wrong)\n",
-	      failures, bad);
 	munmap(buf, 4 * page_size);
 }
 
@@ -656,7 +691,7 @@ int main(void)
 	page_size = sysconf(_SC_PAGESIZE);
 	ksft_print_header();
 	cpu_op_require();
-	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 2 + 3 + 6 + 1 + 1 + 2);
+	ksft_set_plan(7 + 4 + 4 + 10 + 14 + 11 + 2 + 3 + 6 + 2 + 1 + 2);
 	test_flags();
 	test_bytes();
 	test_words();
