@@ -449,7 +449,6 @@ static long need_of(const struct shape *sh)
 	return sh->operands * alias_bytes - (long)(sh->operands - sh->crossing) * page_size;
 }
 
-
 /* One 8-byte add. */
 static struct shape vec_add(struct cpu_op *ops, char *base)
 {

@@ -1481,7 +1481,7 @@ static void test_blocked_fault(void)
 			obs_fail(&o, "call %d returned %d (%s), want 0", i, b[i].ret,
 				 b[i].ret < 0 ? strerror(b[i].err) : "compare");
 	if (vmap)
-		ksft_test_result_skip("blocked fault: no budget share held: the calls need aliases: %s: %s\n",
+		ksft_test_result_skip("blocked fault: no budget share held: %s: %s\n",
 				      CPU_OP_FORCE_VMAP, strerror(-vmap));
 	else
 		CHECK(o.ok,

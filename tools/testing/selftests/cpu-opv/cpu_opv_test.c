@@ -608,7 +608,7 @@ static void test_enomem(void)
 	/* Quiet: the injected failures are expected, not worth a trace. */
 	if (write_str(FAILSLAB_GFP_WAIT, "N") || write_str(FAILSLAB_VERBOSE, "0") ||
 	    write_str(FAIL_NTH, "0")) {
-		ksft_test_result_skip("no allocation: no fault injection (CONFIG_FAILSLAB, debugfs)\n");
+		ksft_test_result_skip("no allocation: no fault injection (CONFIG_FAILSLAB)\n");
 		ksft_test_result_skip("ENOMEM: no fault injection (CONFIG_FAILSLAB, debugfs)\n");
 		munmap(buf, 4 * page_size);
 		return;
